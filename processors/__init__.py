@@ -1,0 +1,1 @@
+"""Dealflow stream processors: the pure core (``processors.core``) and the shells that run it."""

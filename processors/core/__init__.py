@@ -1,0 +1,11 @@
+"""The pure core: deal state, the decider and evolve.
+
+Imports ``schemas`` and the standard library only: no Kafka, database, metrics, wall clock
+or randomness. ``now`` is always passed in, so live and backtest give the same answers.
+"""
+
+from processors.core.decide import Decision, decide, process
+from processors.core.evolve import evolve, replay
+from processors.core.state import DealState
+
+__all__ = ["Decision", "DealState", "decide", "evolve", "process", "replay"]

@@ -1,0 +1,263 @@
+"""One handler per inbound message type; each appends facts and alerts to the context."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from processors.core.context import Context
+from processors.core.gates import (
+    contacts_after,
+    criteria_met_by,
+    missing_criteria,
+    missing_fields,
+    stages_to_clear,
+)
+from schemas.base import Evidence, NextStep
+from schemas.commands import DealClose, DealCreate, DealDisqualify, DealUpdate, EvidenceRecord, StageChange
+from schemas.facts import (
+    DealCreated,
+    DealDisqualified,
+    DealLost,
+    DealNurtured,
+    DealUpdated,
+    DealWon,
+    EngagementRecorded,
+    EvidenceInvalidated,
+    EvidenceRecorded,
+    FieldChange,
+    StageAdvanced,
+    StageRegressed,
+)
+
+UPDATABLE_FIELDS = ("name", "owner_id", "amount", "currency", "close_date", "next_step")
+
+
+def _days_between(start: datetime | None, end: datetime) -> float:
+    if start is None:
+        return 0.0
+    return round(max(0.0, (end - start).total_seconds() / 86400), 4)
+
+
+def _requested(ctx: Context, target: str | None) -> dict[str, Any]:
+    return {"type": ctx.message.type, "target": target}
+
+
+def _refuse_unless_open(ctx: Context, target: str | None) -> bool:
+    """Refuse commands on unknown or terminal deals; ``True`` when refused."""
+    if not ctx.state.exists:
+        ctx.reject("unknown_deal", f"deal {ctx.state.deal_id!r} does not exist", _requested(ctx, target))
+        return True
+    if ctx.state.is_terminal:
+        ctx.reject("deal_closed", f"deal is closed ({ctx.state.status})", _requested(ctx, target))
+        return True
+    return False
+
+
+def _evidence_from_engagement(ctx: Context, engagement: dict[str, Any], contacts: dict[str, str]) -> None:
+    satisfied = ctx.state.satisfied() | {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
+    for criterion in criteria_met_by(engagement, ctx.playbook, contacts):
+        if criterion in satisfied:
+            continue
+        kind = "meeting_notes" if engagement["type"] == "meeting.held" else (
+            "email" if engagement["type"] == "email.replied" else "other"
+        )
+        ctx.add(
+            EvidenceRecorded,
+            criterion=criterion,
+            evidence=Evidence(kind=kind, reference=f"{engagement['type']} {engagement['event_id']}"),
+            recorded_by=engagement.get("source") or "engagement",
+            source_event_id=engagement["event_id"],
+        )
+
+
+# -- engagement ---------------------------------------------------------------------------
+def engagement(ctx: Context) -> None:
+    """Record engagement; once the deal is open, let it satisfy criteria (``[T4]``)."""
+    data = ctx.message.model_dump(mode="json")
+    ctx.add(EngagementRecorded, engagement_type=ctx.message.type, engagement=data)
+    if ctx.state.exists and not ctx.state.is_terminal:
+        _evidence_from_engagement(ctx, data, contacts_after(data, ctx.state.contacts))
+
+
+# -- commands -----------------------------------------------------------------------------
+def create(ctx: Context) -> None:
+    """``deal.create``: a new deal in the first stage, or imported into ``stage``."""
+    msg: DealCreate = ctx.message  # type: ignore[assignment]
+    stage = msg.stage or ctx.playbook.stage_names[0]
+    if ctx.state.exists:
+        ctx.reject("already_exists", f"deal {ctx.state.deal_id!r} already exists", _requested(ctx, stage))
+        return
+    if stage not in ctx.playbook.stage_names and stage != ctx.playbook.nurture_stage:
+        ctx.reject("invalid_transition", f"unknown stage {stage!r}", _requested(ctx, stage))
+        return
+    ctx.add(
+        DealCreated,
+        name=msg.name,
+        owner_id=msg.owner_id,
+        amount=msg.amount,
+        currency=msg.currency,
+        close_date=msg.close_date,
+        stage=stage,
+        imported=msg.stage is not None,
+    )
+    contacts = dict(ctx.state.contacts)
+    for engagement_data in ctx.state.pending_engagement:
+        _evidence_from_engagement(ctx, engagement_data, contacts)
+    created = ctx.state.model_copy(
+        update={"status": "open", "stage": stage, "owner_id": msg.owner_id, "amount": msg.amount,
+                "close_date": msg.close_date}
+    )
+    missing = missing_fields(created, ctx.playbook, stage)
+    if missing:
+        ctx.state = created
+        ctx.alert("fields.missing", "warning", {"missing_fields": missing}, stage=stage)
+
+
+def update(ctx: Context) -> None:
+    """``deal.update``: changed fields with their old and new values."""
+    msg: DealUpdate = ctx.message  # type: ignore[assignment]
+    if _refuse_unless_open(ctx, None):
+        return
+    changes: dict[str, FieldChange] = {}
+    for name in UPDATABLE_FIELDS:
+        new = getattr(msg, name)
+        old = getattr(ctx.state, name)
+        if new is not None and new != old:
+            changes[name] = FieldChange(old=_jsonable(old), new=_jsonable(new))
+    ctx.add(DealUpdated, changes=changes)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, NextStep):
+        return value.model_dump(mode="json")
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return float(value)
+
+
+def record_evidence(ctx: Context) -> None:
+    """``evidence.record``: marks a criterion satisfied, whatever the deal's stage."""
+    msg: EvidenceRecord = ctx.message  # type: ignore[assignment]
+    if _refuse_unless_open(ctx, msg.criterion):
+        return
+    if msg.criterion not in ctx.playbook.all_criteria():
+        ctx.reject("unknown_criterion", f"unknown criterion {msg.criterion!r}",
+                   _requested(ctx, msg.criterion))
+        return
+    ctx.add(EvidenceRecorded, criterion=msg.criterion, evidence=msg.evidence,
+            recorded_by=msg.recorded_by, source_event_id=msg.event_id)
+
+
+def _check_reason(ctx: Context, reason: str | None, allowed: list[str], target: str) -> bool:
+    """Refuse a missing or unknown reason; ``True`` when refused."""
+    if not reason:
+        ctx.reject("reason_required", f"moving to {target!r} needs a reason (one of {', '.join(allowed)})",
+                   _requested(ctx, target))
+        return True
+    if reason not in allowed:
+        ctx.reject("invalid_reason", f"{reason!r} is not one of {', '.join(allowed)}", _requested(ctx, target))
+        return True
+    return False
+
+
+def change_stage(ctx: Context) -> None:
+    """``stage.change``: advance through the gates, regress with a reason, or park in nurture."""
+    msg: StageChange = ctx.message  # type: ignore[assignment]
+    target, current, playbook = msg.to_stage, ctx.state.stage or "", ctx.playbook
+    if _refuse_unless_open(ctx, target):
+        return
+    if target == current:
+        ctx.reject("invalid_transition", f"deal is already in {target!r}", _requested(ctx, target))
+        return
+    days = _days_between(ctx.state.stage_entered_at, msg.occurred_at)
+    common = {"from_stage": current, "to_stage": target, "days_in_from_stage": days,
+              "requested_by": msg.requested_by}
+    if target == playbook.nurture_stage:
+        if not _check_reason(ctx, msg.reason, playbook.regression_reasons, target):
+            ctx.add(DealNurtured, reason=msg.reason, **common)
+        return
+    if target not in playbook.stage_names:
+        ctx.reject("invalid_transition", f"{target!r} is not an open stage of the playbook",
+                   _requested(ctx, target))
+        return
+    if current != playbook.nurture_stage and playbook.index(target) < playbook.index(current):
+        _regress(ctx, msg, common)
+    else:
+        _advance(ctx, msg, common)
+
+
+def _regress(ctx: Context, msg: StageChange, common: dict[str, Any]) -> None:
+    playbook = ctx.playbook
+    if _check_reason(ctx, msg.reason, playbook.regression_reasons, msg.to_stage):
+        return
+    ctx.add(StageRegressed, reason=msg.reason, **common)
+    later = playbook.stage_names[playbook.index(msg.to_stage):]
+    satisfied = ctx.state.satisfied()
+    for stage_name in later:
+        stage = playbook.stage(stage_name)
+        for criterion in stage.exit_criteria if stage else []:
+            if criterion in satisfied:
+                ctx.add(EvidenceInvalidated, criterion=criterion,
+                        reason=f"regressed to {msg.to_stage} ({msg.reason})")
+
+
+def _advance(ctx: Context, msg: StageChange, common: dict[str, Any]) -> None:
+    playbook, state, target = ctx.playbook, ctx.state, msg.to_stage
+    criteria = missing_criteria(state, playbook, stages_to_clear(playbook, state.stage or "", target))
+    fields_ = missing_fields(state, playbook, target)
+    if criteria or fields_:
+        reason = "exit_criteria_unmet" if criteria else "missing_fields"
+        ctx.reject(reason, f"cannot advance to {target!r}: " + ", ".join(criteria + fields_) + " missing",
+                   _requested(ctx, target), criteria, fields_)
+        return
+    template = playbook.template_for(target)
+    next_step = None
+    if template is not None:
+        due = (msg.occurred_at.astimezone(timezone.utc) + timedelta(days=template.due_in_days)).date()
+        next_step = NextStep(description=template.description, due_date=due)
+    ctx.add(StageAdvanced, next_step=next_step, **common)
+    stage = playbook.stage(target)
+    if stage is not None and stage.late:
+        ctx.alert("deal.late_stage_entered", "info",
+                  {"from_stage": common["from_stage"], "to_stage": target}, stage=target)
+    if stage is not None and stage.review_stakeholders:
+        ctx.alert("stakeholders.review_requested", "info",
+                  {"to_stage": target, "known_contacts": dict(sorted(state.contacts.items()))}, stage=target)
+
+
+def disqualify(ctx: Context) -> None:
+    """``deal.disqualify``: removes the deal, with a disqualification reason (``[R2]``)."""
+    msg: DealDisqualify = ctx.message  # type: ignore[assignment]
+    if _refuse_unless_open(ctx, "disqualified"):
+        return
+    if _check_reason(ctx, msg.reason, ctx.playbook.disqualification_reasons, "disqualified"):
+        return
+    ctx.add(DealDisqualified, from_stage=ctx.state.stage or "", to_stage="disqualified",
+            days_in_from_stage=_days_between(ctx.state.stage_entered_at, msg.occurred_at),
+            reason=msg.reason, note=msg.note)
+
+
+def close(ctx: Context) -> None:
+    """``deal.close``: ``lost`` from any open stage; ``won`` only from the last stage, with evidence."""
+    msg: DealClose = ctx.message  # type: ignore[assignment]
+    if _refuse_unless_open(ctx, msg.outcome):
+        return
+    current, last = ctx.state.stage or "", ctx.playbook.stage_names[-1]
+    common = {"from_stage": current, "to_stage": msg.outcome, "reason": msg.reason,
+              "days_in_from_stage": _days_between(ctx.state.stage_entered_at, msg.occurred_at)}
+    if msg.outcome == "lost":
+        ctx.add(DealLost, **common)
+        return
+    if current != last:
+        ctx.reject("invalid_transition", f"a deal is won only from {last!r}, not {current!r}",
+                   _requested(ctx, "won"))
+        return
+    criteria = missing_criteria(ctx.state, ctx.playbook, [last])
+    if criteria:
+        ctx.reject("exit_criteria_unmet", "cannot close won: " + ", ".join(criteria) + " missing",
+                   _requested(ctx, "won"), criteria, [])
+        return
+    ctx.add(DealWon, **common)

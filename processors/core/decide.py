@@ -1,0 +1,75 @@
+"""The decider: ``decide(message, state, playbook, now) -> Decision`` (facts and alerts).
+
+Every rule of the gates issue lives here or in :mod:`processors.core.gates`; nothing here
+does I/O. Facts take the message's event time, so live and backtest agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from processors.core import commands
+from processors.core.context import Context
+from processors.core.evolve import evolve
+from processors.core.state import DealState
+from schemas.alerts import Alert
+from schemas.commands import (
+    DealClose,
+    DealCreate,
+    DealDisqualify,
+    DealUpdate,
+    EvidenceRecord,
+    StageChange,
+)
+from schemas.facts import Fact
+from schemas.inbound import Inbound
+from schemas.playbook import Playbook
+
+
+@dataclass
+class Decision:
+    """What one message caused: facts for the event log and alerts for the alert topic."""
+
+    facts: list[Fact] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+_HANDLERS: dict[type, Any] = {
+    DealCreate: commands.create,
+    DealUpdate: commands.update,
+    EvidenceRecord: commands.record_evidence,
+    StageChange: commands.change_stage,
+    DealDisqualify: commands.disqualify,
+    DealClose: commands.close,
+}
+
+
+def decide(message: Inbound, state: DealState, playbook: Playbook, now: datetime) -> Decision:
+    """Decide what ``message`` means for the deal in ``state``.
+
+    ``now`` is the processing clock (wall clock live, event time in backtest); facts carry
+    the message's own ``occurred_at``. A message already seen yields nothing.
+    """
+    if state.has_seen(message.event_id):
+        return Decision()
+    ctx = Context(message=message, state=state, playbook=playbook, now=now)
+    handler = _HANDLERS.get(type(message), commands.engagement)
+    handler(ctx)
+    return Decision(facts=ctx.facts, alerts=ctx.alerts)
+
+
+def process(
+    message: Inbound, state: DealState, playbook: Playbook, now: datetime
+) -> tuple[Decision, DealState]:
+    """Decide, then evolve the state over the facts decided."""
+    decision = decide(message, state, playbook, now)
+    for fact in decision.facts:
+        state = evolve(state, fact)
+    return decision, state
+
+
+def utc_date_after(moment: datetime, days: int) -> Any:
+    """The UTC calendar date ``days`` after ``moment``."""
+    return (moment.astimezone(timezone.utc) + timedelta(days=days)).date()

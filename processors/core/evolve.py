@@ -1,0 +1,139 @@
+"""``evolve(state, fact) -> state``: the only way deal state changes.
+
+Returns a new state and never mutates its input (containers that change are replaced).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from processors.core.gates import contacts_after
+from processors.core.state import DealState, EvidenceEntry
+from schemas.base import NextStep
+from schemas.facts import (
+    DealCreated,
+    DealDisqualified,
+    DealLost,
+    DealNurtured,
+    DealUpdated,
+    DealWon,
+    EngagementRecorded,
+    EvidenceInvalidated,
+    EvidenceRecorded,
+    Fact,
+    StageAdvanced,
+    StageRegressed,
+)
+
+
+def _created(state: DealState, fact: DealCreated) -> dict[str, Any]:
+    return {
+        "status": "open",
+        "name": fact.name,
+        "owner_id": fact.owner_id,
+        "amount": fact.amount,
+        "currency": fact.currency,
+        "close_date": fact.close_date,
+        "stage": fact.stage,
+        "stage_entered_at": fact.occurred_at,
+        "created_at": fact.occurred_at,
+        "pending_engagement": [],
+    }
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name == "amount":
+        return Decimal(str(value))
+    if name == "close_date":
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    if name == "next_step":
+        return NextStep.model_validate(value)
+    return value
+
+
+def _updated(state: DealState, fact: DealUpdated) -> dict[str, Any]:
+    return {name: _coerce(name, change.new) for name, change in fact.changes.items()}
+
+
+def _engagement(state: DealState, fact: EngagementRecorded) -> dict[str, Any]:
+    update: dict[str, Any] = {"contacts": contacts_after(fact.engagement, state.contacts)}
+    if not state.exists:
+        update["pending_engagement"] = [*state.pending_engagement, fact.engagement]
+    return update
+
+
+def _evidence(state: DealState, fact: EvidenceRecorded) -> dict[str, Any]:
+    entry = EvidenceEntry(
+        criterion=fact.criterion,
+        kind=fact.evidence.kind,
+        reference=fact.evidence.reference,
+        summary=fact.evidence.summary,
+        recorded_by=fact.recorded_by,
+        recorded_at=fact.occurred_at,
+        source_event_id=fact.source_event_id,
+    )
+    return {"evidence": [*state.evidence, entry]}
+
+
+def _invalidated(state: DealState, fact: EvidenceInvalidated) -> dict[str, Any]:
+    return {
+        "evidence": [
+            entry.model_copy(update={"valid": False}) if entry.criterion == fact.criterion else entry
+            for entry in state.evidence
+        ]
+    }
+
+
+def _moved(state: DealState, fact: StageRegressed | DealNurtured) -> dict[str, Any]:
+    return {"stage": fact.to_stage, "stage_entered_at": fact.occurred_at}
+
+
+def _advanced(state: DealState, fact: StageAdvanced) -> dict[str, Any]:
+    update = _moved(state, fact)  # type: ignore[arg-type]
+    if fact.next_step is not None:
+        update["next_step"] = fact.next_step
+    return update
+
+
+def _closed(state: DealState, fact: DealDisqualified | DealWon | DealLost) -> dict[str, Any]:
+    return {"status": fact.to_stage}
+
+
+_APPLY: dict[str, Callable[[DealState, Any], dict[str, Any]]] = {
+    "deal.created": _created,
+    "deal.updated": _updated,
+    "engagement.recorded": _engagement,
+    "evidence.recorded": _evidence,
+    "evidence.invalidated": _invalidated,
+    "stage.advanced": _advanced,
+    "stage.regressed": _moved,
+    "deal.nurtured": _moved,
+    "deal.disqualified": _closed,
+    "deal.won": _closed,
+    "deal.lost": _closed,
+}
+
+
+def evolve(state: DealState, fact: Fact) -> DealState:
+    """The deal state after ``fact``."""
+    apply = _APPLY.get(fact.type)  # type: ignore[attr-defined]
+    update = apply(state, fact) if apply else {}
+    if fact.caused_by is not None:
+        if fact.caused_by not in state.seen:
+            update["seen"] = [*state.seen, fact.caused_by]
+        if state.last_activity_at is None or fact.occurred_at > state.last_activity_at:
+            update["last_activity_at"] = fact.occurred_at
+    return state.model_copy(update=update) if update else state
+
+
+def replay(deal_id: str, facts: Iterable[Fact]) -> DealState:
+    """Rebuild a deal's state from its facts."""
+    state = DealState(deal_id=deal_id)
+    for fact in facts:
+        state = evolve(state, fact)
+    return state

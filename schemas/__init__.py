@@ -1,0 +1,4 @@
+"""Dealflow's wire contract (pydantic v2 models) and playbook model.
+
+This package imports nothing else of the project.
+"""

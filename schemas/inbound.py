@@ -1,0 +1,99 @@
+"""Parsing inbound bytes into a validated message, with a reason a human can act on."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from schemas.commands import COMMAND_MODELS, Command
+from schemas.engagement import ENGAGEMENT_MODELS, Engagement
+
+MAX_MESSAGE_BYTES = 1_048_576
+"""Inbound messages larger than this (1 MiB) are dead-lettered unread."""
+
+Inbound = Engagement | Command
+InboundKind = Literal["engagement", "commands"]
+
+ENGAGEMENT_TYPES = frozenset(m.model_fields["type"].annotation.__args__[0] for m in ENGAGEMENT_MODELS)  # type: ignore[union-attr]
+COMMAND_TYPES = frozenset(m.model_fields["type"].annotation.__args__[0] for m in COMMAND_MODELS)  # type: ignore[union-attr]
+
+_ADAPTERS: dict[str | None, TypeAdapter[Any]] = {
+    "engagement": TypeAdapter(Annotated[Engagement, Field(discriminator="type")]),
+    "commands": TypeAdapter(Annotated[Command, Field(discriminator="type")]),
+    None: TypeAdapter(Annotated[Engagement | Command, Field(discriminator="type")]),
+}
+
+
+class InvalidMessage(ValueError):
+    """An inbound message that cannot be processed; ``field`` names the offending field."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+def _reject_constant(name: str) -> None:
+    raise InvalidMessage(f"malformed JSON: {name} is not allowed")
+
+
+def _decode(raw: bytes | str) -> dict[str, Any]:
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_MESSAGE_BYTES:
+        raise InvalidMessage(f"message too large: {size} bytes (limit {MAX_MESSAGE_BYTES})")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(f"message is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidMessage(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise InvalidMessage("malformed JSON: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise InvalidMessage(f"message is a JSON {type(data).__name__}, expected an object")
+    return data
+
+
+def _expected_types(kind: InboundKind | None) -> frozenset[str]:
+    if kind == "engagement":
+        return ENGAGEMENT_TYPES
+    if kind == "commands":
+        return COMMAND_TYPES
+    return ENGAGEMENT_TYPES | COMMAND_TYPES
+
+
+def _explain(exc: ValidationError) -> InvalidMessage:
+    error = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in error["loc"]]
+    if loc and loc[0] in ENGAGEMENT_TYPES | COMMAND_TYPES:
+        loc = loc[1:]  # drop the union tag pydantic puts first
+    field = ".".join(loc) or None
+    where = f"field '{field}'" if field else "message"
+    return InvalidMessage(f"{where}: {error['msg']}", field)
+
+
+def parse_inbound(raw: bytes | str, kind: InboundKind | None = None) -> Inbound:
+    """Decode and validate one inbound message; raise :class:`InvalidMessage` if unusable.
+
+    ``kind`` restricts the accepted types to one topic's (``None`` accepts both).
+    """
+    data = _decode(raw)
+    message_type = data.get("type")
+    if message_type is None:
+        raise InvalidMessage("field 'type': missing", "type")
+    expected = _expected_types(kind)
+    if not isinstance(message_type, str) or message_type not in expected:
+        where = f" on the {kind} topic" if kind else ""
+        raise InvalidMessage(
+            f"field 'type': unknown message type {message_type!r}{where} "
+            f"(expected one of {', '.join(sorted(expected))})",
+            "type",
+        )
+    try:
+        return _ADAPTERS[kind].validate_python(data)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise _explain(exc) from None

@@ -1,0 +1,99 @@
+"""The playbook: stages, exit criteria, required fields, benchmarks and reason codes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+RequiredField = Literal["owner_id", "amount", "close_date", "next_step"]
+
+
+class PlaybookModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stage(PlaybookModel):
+    """One open stage of the buyer's journey."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    exit_criteria: list[str] = Field(default_factory=list)
+    required_fields: list[RequiredField] = Field(default_factory=list)
+    benchmark_days: float = Field(gt=0)
+    late: bool = False
+    review_stakeholders: bool = False
+    """Entering this stage asks for a stakeholder-mapping update (``stakeholders.review_requested``)."""
+
+
+class NextStepTemplate(PlaybookModel):
+    """The next step a deal gets when it advances into ``stage``."""
+
+    stage: str
+    description: str = Field(min_length=1)
+    due_in_days: int = Field(ge=0, le=3650)
+
+
+class EngagementRule(PlaybookModel):
+    """Engagement that satisfies a criterion by itself (``[T4]``).
+
+    ``match`` says whose role is checked against ``roles``: the role in the message
+    (``stakeholder.added``), an attendee's role (``meeting.held``) or the known role of the
+    message's contact (for example ``email.replied`` from a contact added as economic buyer).
+    """
+
+    criterion: str
+    type: Literal["stakeholder.added", "meeting.held", "email.replied", "call.logged", "content.viewed"]
+    match: Literal["role", "attendee_role", "contact_role"]
+    roles: list[str] = Field(min_length=1)
+
+
+class Playbook(PlaybookModel):
+    """A complete playbook; the default one follows the seed digest exactly."""
+
+    name: str = "default"
+    stages: list[Stage] = Field(min_length=1)
+    nurture_stage: str = "nurture"
+    regression_reasons: list[str] = Field(min_length=1)
+    disqualification_reasons: list[str] = Field(min_length=1)
+    next_step_templates: list[NextStepTemplate] = Field(default_factory=list)
+    engagement_rules: list[EngagementRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> "Playbook":
+        names = [stage.name for stage in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stages: duplicate stage names in {names}")
+        if self.nurture_stage in names:
+            raise ValueError(f"nurture_stage: {self.nurture_stage!r} must not also be an open stage")
+        criteria = self.all_criteria()
+        for i, template in enumerate(self.next_step_templates):
+            if template.stage not in names:
+                raise ValueError(f"next_step_templates[{i}].stage: unknown stage {template.stage!r}")
+        for i, rule in enumerate(self.engagement_rules):
+            if rule.criterion not in criteria:
+                raise ValueError(f"engagement_rules[{i}].criterion: unknown criterion {rule.criterion!r}")
+        return self
+
+    # -- lookups used by the core --------------------------------------------------------
+    @property
+    def stage_names(self) -> list[str]:
+        return [stage.name for stage in self.stages]
+
+    def stage(self, name: str) -> Stage | None:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        return None
+
+    def index(self, name: str) -> int:
+        """Position of an open stage (``-1`` for anything else)."""
+        return self.stage_names.index(name) if name in self.stage_names else -1
+
+    def all_criteria(self) -> set[str]:
+        return {criterion for stage in self.stages for criterion in stage.exit_criteria}
+
+    def template_for(self, stage: str) -> NextStepTemplate | None:
+        for template in self.next_step_templates:
+            if template.stage == stage:
+                return template
+        return None
