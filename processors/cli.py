@@ -1,0 +1,239 @@
+"""The ``dealflow`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from processors.config import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    playbook = getattr(args, "playbook", None)
+    if playbook:
+        settings = Settings(**{**settings.__dict__, "playbook": playbook})
+    return settings
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from processors import stack
+
+    settings = _settings(args)
+    try:
+        if args.action == "up":
+            stack.up(settings)
+        elif args.action == "down":
+            stack.down(settings)
+        else:
+            return stack.status(settings)
+    except stack.StackError as exc:
+        print(f"dealflow stack {args.action}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from processors.topics import ensure_topics
+
+    settings = _settings(args)
+    created = ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
+    print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from projections.migrate import apply_migrations
+
+    applied = apply_migrations(_settings(args).database_url)
+    print("applied: " + (", ".join(applied) if applied else "nothing (schema is up to date)"))
+    return 0
+
+
+def start_projector(settings: Settings) -> tuple[threading.Thread, threading.Event]:
+    """Run the projector in a background thread; set the event to stop it."""
+    from processors.playbook_loader import load_playbook
+    from projections.projector import Projector
+
+    projector = Projector(settings.kafka_bootstrap, settings.database_url, settings.topics.events,
+                          settings.topics.alerts, load_playbook(settings.playbook))
+    stop = threading.Event()
+    thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)
+    thread.start()
+    return thread, stop
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from projections.migrate import apply_migrations
+
+    settings = _settings(args)
+    if args.only in (None, "projector"):
+        apply_migrations(settings.database_url)
+    if args.only == "projector":
+        thread, stop = start_projector(settings)
+        try:
+            while thread.is_alive():
+                thread.join(0.5)
+        except KeyboardInterrupt:
+            stop.set()
+            thread.join(10)
+        return 0
+    if args.only is None:
+        start_projector(settings)
+    from processors.worker import run_worker
+
+    run_worker(settings, args.loglevel)
+    return 0
+
+
+def _parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a timezone offset, e.g. 2026-03-31T23:59:59Z")
+    return moment
+
+
+def _open_in(path: str) -> IO[str]:
+    return sys.stdin if path == "-" else open(path, encoding="utf-8")
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from processors.backtest import run_backtest
+    from processors.playbook_loader import load_playbook
+
+    playbook = load_playbook(_settings(args).playbook)
+    alerts_out = open(args.out, "wb") if args.out else sys.stdout.buffer
+    events_out = open(args.events_out, "wb") if args.events_out else None
+    with _open_in(args.input) as lines:
+        summary = run_backtest(lines, playbook, alerts_out, events_out, as_of=args.as_of)
+    for stream in (alerts_out, events_out):
+        if stream is not None and stream is not sys.stdout.buffer:
+            stream.close()
+    print(summary.render(), file=sys.stderr)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from processors.kafka_io import produce
+    from processors.sample import sample_stream
+
+    messages = sample_stream(datetime.now(timezone.utc))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            for message in messages:
+                out.write((message if isinstance(message, str) else json.dumps(message)) + "\n")
+        print(f"wrote {len(messages)} messages to {args.out}")
+        return 0
+    settings = _settings(args)
+    sent = produce(settings.kafka_bootstrap, settings.topics, messages, delay=args.delay)
+    print(f"produced {sent} sample messages to {settings.topics.engagement} and {settings.topics.commands}")
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from kafka import KafkaConsumer
+
+    from processors.render import render
+
+    settings = _settings(args)
+    roles = {settings.topics.events: "events", settings.topics.alerts: "alerts",
+             settings.topics.deadletter: "deadletter"}
+    if args.no_facts:
+        roles.pop(settings.topics.events)
+    consumer = KafkaConsumer(*roles, bootstrap_servers=settings.kafka_bootstrap,
+                             auto_offset_reset="earliest" if args.from_beginning else "latest",
+                             enable_auto_commit=False)
+    deadline = time.monotonic() + args.seconds if args.seconds else None
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=300).values():
+                for record in records:
+                    try:
+                        payload: dict[str, Any] = json.loads(record.value)
+                    except ValueError:
+                        continue
+                    print(render(roles[record.topic], payload), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    return 0
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    from schemas.export import CONTRACT_DIR, check_contract, write_contract
+
+    if args.check:
+        drift = check_contract()
+        for line in drift:
+            print(line, file=sys.stderr)
+        return 1 if drift else 0
+    written = write_contract()
+    print(f"wrote {len(written)} files under {CONTRACT_DIR}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from processors.demo import run_demo
+
+    return run_demo(_settings(args), seconds=args.seconds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dealflow", description="Evidence-based deal progression on Kafka.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("stack", help="manage the local Kafka + PostgreSQL stack")
+    p.add_argument("action", choices=["up", "status", "down"])
+    p.set_defaults(func=cmd_stack)
+
+    sub.add_parser("topics", help="create the Kafka topics").set_defaults(func=cmd_topics)
+    sub.add_parser("migrate", help="apply the database migrations").set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("worker", help="run the processors and the projector")
+    p.add_argument("--only", choices=["processors", "projector"], help="run only one half")
+    p.add_argument("--playbook", help="playbook TOML file (default: $DEALFLOW_PLAYBOOK or built-in)")
+    p.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("backtest", help="replay a JSONL file of inbound messages through the core")
+    p.add_argument("input", help="JSON-lines file of engagement and commands, or - for stdin")
+    p.add_argument("--playbook", help="playbook TOML file")
+    p.add_argument("--as-of", type=_parse_time, help="advance the clock to this moment at the end")
+    p.add_argument("--out", help="alerts output (JSON lines; default stdout)")
+    p.add_argument("--events-out", help="facts output (JSON lines)")
+    p.set_defaults(func=cmd_backtest)
+
+    p = sub.add_parser("sample", help="produce the built-in sample stream (or write it with --out)")
+    p.add_argument("--out", help="write the sample as JSONL instead of producing it")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds between messages")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("tail", help="print facts, alerts and dead letters as they arrive")
+    p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--no-facts", action="store_true", help="alerts and dead letters only")
+    p.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds")
+    p.set_defaults(func=cmd_tail)
+
+    p = sub.add_parser("contract", help="export the JSON Schemas and AsyncAPI document")
+    p.add_argument("--check", action="store_true", help="fail if the checked-in files drifted")
+    p.set_defaults(func=cmd_contract)
+
+    p = sub.add_parser("demo", help="run the live pipeline on the sample stream (stack must be up)")
+    p.add_argument("--seconds", type=float, default=60.0, help="how long to watch the output")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

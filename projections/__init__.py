@@ -1,0 +1,1 @@
+"""PostgreSQL projections of the deal event log: migrations, the projector and queries."""

@@ -1,0 +1,194 @@
+"""Turning one fact or alert (as decoded JSON) into rows. Every write is idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from psycopg import Cursor
+from psycopg.types.json import Jsonb
+
+Row = dict[str, Any]
+
+BUYER_RESPONSES = frozenset({"email.replied", "meeting.held"})
+
+_STAGE_KINDS = {
+    "stage.advanced": "advance",
+    "stage.regressed": "regress",
+    "deal.nurtured": "nurture",
+    "deal.disqualified": "disqualify",
+    "deal.won": "won",
+    "deal.lost": "lost",
+}
+_TERMINAL = {"deal.disqualified": "disqualified", "deal.won": "won", "deal.lost": "lost"}
+_DEAL_COLUMNS = {
+    "name": "name",
+    "owner_id": "owner_id",
+    "amount": "amount",
+    "currency": "currency",
+    "close_date": "close_date",
+}
+
+
+def is_buyer_response(engagement: Row) -> bool:
+    """A buyer response: a reply, an inbound or connected call, a meeting held, or a meeting the buyer set."""
+    kind = engagement.get("type")
+    if kind in BUYER_RESPONSES:
+        return True
+    if kind == "call.logged":
+        return engagement.get("direction") == "inbound" or bool(engagement.get("connected"))
+    return kind == "meeting.scheduled" and engagement.get("initiated_by") == "buyer"
+
+
+def _created(cur: Cursor[Any], fact: Row) -> None:
+    cur.execute(
+        """INSERT INTO deals (deal_id, name, owner_id, amount, currency, stage, status,
+               stage_entered_at, close_date, created_at, updated_at, last_activity_at)
+           VALUES (%(deal_id)s, %(name)s, %(owner_id)s, %(amount)s, %(currency)s, %(stage)s, 'open',
+               %(occurred_at)s, %(close_date)s, %(occurred_at)s, %(occurred_at)s, %(occurred_at)s)
+           ON CONFLICT (deal_id) DO NOTHING""",
+        fact,
+    )
+
+
+def _updated(cur: Cursor[Any], fact: Row) -> None:
+    sets: list[str] = []
+    params: Row = {"deal_id": fact["deal_id"]}
+    for field, change in fact["changes"].items():
+        new = change["new"]
+        if field == "next_step":
+            sets += ["next_step_description = %(nsd)s", "next_step_due = %(nsdue)s"]
+            params |= {"nsd": new["description"], "nsdue": new["due_date"]}
+        elif field in _DEAL_COLUMNS:
+            sets.append(f"{_DEAL_COLUMNS[field]} = %({field})s")
+            params[field] = new
+    if sets:
+        cur.execute(f"UPDATE deals SET {', '.join(sets)} WHERE deal_id = %(deal_id)s", params)
+
+
+def _stage_changed(cur: Cursor[Any], fact: Row) -> None:
+    cur.execute(
+        """INSERT INTO stage_history (event_id, deal_id, from_stage, to_stage, kind, reason,
+               changed_at, days_in_from_stage)
+           VALUES (%(event_id)s, %(deal_id)s, %(from_stage)s, %(to_stage)s, %(kind)s, %(reason)s,
+               %(occurred_at)s, %(days_in_from_stage)s)
+           ON CONFLICT (event_id) DO NOTHING""",
+        fact | {"kind": _STAGE_KINDS[fact["type"]], "reason": fact.get("reason")},
+    )
+    if fact["type"] in _TERMINAL:
+        cur.execute("UPDATE deals SET status = %s WHERE deal_id = %s", (_TERMINAL[fact["type"]], fact["deal_id"]))
+        return
+    cur.execute(
+        "UPDATE deals SET stage = %s, stage_entered_at = %s WHERE deal_id = %s",
+        (fact["to_stage"], fact["occurred_at"], fact["deal_id"]),
+    )
+    next_step = fact.get("next_step")
+    if next_step:
+        cur.execute(
+            "UPDATE deals SET next_step_description = %s, next_step_due = %s WHERE deal_id = %s",
+            (next_step["description"], next_step["due_date"], fact["deal_id"]),
+        )
+
+
+def _evidence(cur: Cursor[Any], fact: Row) -> None:
+    evidence = fact["evidence"]
+    cur.execute(
+        """INSERT INTO evidence (event_id, deal_id, criterion, kind, reference, summary,
+               recorded_by, recorded_at, source_event_id)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING""",
+        (fact["event_id"], fact["deal_id"], fact["criterion"], evidence["kind"], evidence["reference"],
+         evidence.get("summary"), fact["recorded_by"], fact["occurred_at"], fact["source_event_id"]),
+    )
+
+
+def _invalidated(cur: Cursor[Any], fact: Row) -> None:
+    cur.execute(
+        "UPDATE evidence SET valid = false WHERE deal_id = %s AND criterion = %s AND recorded_at <= %s",
+        (fact["deal_id"], fact["criterion"], fact["occurred_at"]),
+    )
+
+
+def _engagement(cur: Cursor[Any], fact: Row) -> None:
+    if is_buyer_response(fact["engagement"]):
+        cur.execute(
+            """UPDATE deals SET last_buyer_response_at = GREATEST(last_buyer_response_at, %s)
+               WHERE deal_id = %s""",
+            (fact["occurred_at"], fact["deal_id"]),
+        )
+
+
+def _rejected(cur: Cursor[Any], fact: Row) -> None:
+    cur.execute(
+        """INSERT INTO gate_rejections (event_id, deal_id, command_type, requested, reason, message,
+               missing_criteria, missing_fields, stage, owner_id, rejected_at)
+           SELECT %(event_id)s, %(deal_id)s, %(command_type)s, %(requested)s, %(reason)s, %(message)s,
+               %(missing_criteria)s, %(missing_fields)s, d.stage, d.owner_id, %(occurred_at)s
+           FROM (SELECT 1) AS one LEFT JOIN deals d ON d.deal_id = %(deal_id)s
+           ON CONFLICT (event_id) DO NOTHING""",
+        fact | {"requested": Jsonb(fact["requested"])},
+    )
+
+
+_APPLY: dict[str, Callable[[Cursor[Any], Row], None]] = {
+    "deal.created": _created,
+    "deal.updated": _updated,
+    "evidence.recorded": _evidence,
+    "evidence.invalidated": _invalidated,
+    "engagement.recorded": _engagement,
+    "command.rejected": _rejected,
+    **{name: _stage_changed for name in _STAGE_KINDS},
+}
+
+
+def apply_fact(cur: Cursor[Any], fact: Row) -> bool:
+    """Apply one fact once; ``False`` when its ``event_id`` was applied before."""
+    cur.execute(
+        """INSERT INTO projected_facts (event_id, deal_id, type, occurred_at) VALUES (%s, %s, %s, %s)
+           ON CONFLICT (event_id) DO NOTHING""",
+        (fact["event_id"], fact["deal_id"], fact["type"], fact["occurred_at"]),
+    )
+    if cur.rowcount == 0:
+        return False
+    apply = _APPLY.get(fact["type"])
+    if apply is not None:
+        apply(cur, fact)
+    if fact.get("caused_by"):
+        cur.execute(
+            """UPDATE deals SET last_activity_at = GREATEST(last_activity_at, %(at)s),
+                   updated_at = GREATEST(updated_at, %(at)s) WHERE deal_id = %(deal_id)s""",
+            {"at": fact["occurred_at"], "deal_id": fact["deal_id"]},
+        )
+    return True
+
+
+def apply_alert(cur: Cursor[Any], alert: Row) -> None:
+    """Insert a raised alert, or mark it resolved (same ``alert_id``)."""
+    cur.execute(
+        """INSERT INTO alerts (alert_id, deal_id, type, severity, status, raised_at, resolved_at,
+               stage, owner_id, caused_by, details)
+           VALUES (%(alert_id)s, %(deal_id)s, %(type)s, %(severity)s, %(status)s, %(raised_at)s,
+               %(resolved_at)s, %(stage)s, %(owner_id)s, %(caused_by)s, %(details)s)
+           ON CONFLICT (alert_id) DO UPDATE SET
+               status = CASE WHEN EXCLUDED.status = 'resolved' THEN 'resolved' ELSE alerts.status END,
+               resolved_at = COALESCE(EXCLUDED.resolved_at, alerts.resolved_at)""",
+        alert | {"details": Jsonb(alert.get("details") or {}), "resolved_at": alert.get("resolved_at")},
+    )
+
+
+def refresh_criteria(cur: Cursor[Any], deal_ids: list[str]) -> None:
+    """Recompute the satisfied and missing exit criteria of the deals' current stages."""
+    if not deal_ids:
+        return
+    cur.execute(
+        """UPDATE deals d SET
+               satisfied_criteria = COALESCE((SELECT array_agg(sc.criterion ORDER BY sc.position)
+                   FROM stage_criteria sc WHERE sc.stage = d.stage AND EXISTS (
+                       SELECT 1 FROM evidence e WHERE e.deal_id = d.deal_id
+                       AND e.criterion = sc.criterion AND e.valid)), '{}'),
+               missing_criteria = COALESCE((SELECT array_agg(sc.criterion ORDER BY sc.position)
+                   FROM stage_criteria sc WHERE sc.stage = d.stage AND NOT EXISTS (
+                       SELECT 1 FROM evidence e WHERE e.deal_id = d.deal_id
+                       AND e.criterion = sc.criterion AND e.valid)), '{}')
+           WHERE d.deal_id = ANY(%s)""",
+        (deal_ids,),
+    )

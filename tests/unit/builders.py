@@ -1,0 +1,87 @@
+"""Builders for inbound messages and a tiny harness that runs them through the core."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from itertools import count
+from typing import Any
+
+from processors.core import Decision, DealState, process
+from processors.playbook_loader import default_playbook
+from schemas.inbound import Inbound, parse_inbound
+from schemas.playbook import Playbook
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+DISCOVERY = ["budget_confirmed", "decision_maker_identified", "pain_documented", "timeline_committed"]
+QUALIFICATION = ["economic_buyer_engaged", "technical_requirements_documented", "evaluation_criteria_confirmed",
+                 "proposal_requested"]
+PROPOSAL = ["proposal_reviewed_with_decision_maker", "pricing_feedback_received", "scope_agreed",
+            "legal_review_started"]
+NEGOTIATION = ["stakeholders_aligned", "contract_terms_agreed", "purchase_process_started",
+               "implementation_timeline_confirmed"]
+
+_ids = count(1)
+
+
+def msg(type_: str, day: float = 0, deal_id: str = "d1", event_id: str | None = None, **fields: Any) -> Inbound:
+    """A validated inbound message ``day`` days after T0."""
+    data = {"event_id": event_id or f"m{next(_ids)}", "type": type_, "deal_id": deal_id,
+            "occurred_at": (T0 + timedelta(days=day)).isoformat(), **fields}
+    return parse_inbound(__import__("json").dumps(data))
+
+
+def create(day: float = 0, **fields: Any) -> Inbound:
+    base = {"name": "Acme", "owner_id": "rep1", "amount": 1000, "close_date": "2026-06-30"}
+    return msg("deal.create", day, **(base | fields))
+
+
+def evidence(criterion: str, day: float = 0, **fields: Any) -> Inbound:
+    return msg("evidence.record", day, criterion=criterion, recorded_by="rep1",
+               evidence={"kind": "meeting_notes", "reference": f"notes/{criterion}"}, **fields)
+
+
+def change(to_stage: str, day: float = 0, **fields: Any) -> Inbound:
+    return msg("stage.change", day, to_stage=to_stage, requested_by="rep1", **fields)
+
+
+def next_step(day: float = 0) -> Inbound:
+    return msg("deal.update", day, next_step={"description": "Call", "due_date": "2026-02-01"})
+
+
+class Deal:
+    """Runs messages through ``process`` and remembers every decision."""
+
+    def __init__(self, playbook: Playbook | None = None, deal_id: str = "d1") -> None:
+        self.playbook = playbook or default_playbook()
+        self.state = DealState(deal_id=deal_id)
+        self.decisions: list[Decision] = []
+
+    def send(self, *messages: Inbound) -> Decision:
+        last = Decision()
+        for message in messages:
+            last, self.state = process(message, self.state, self.playbook, message.occurred_at)
+            self.decisions.append(last)
+        return last
+
+    def facts(self) -> list[Any]:
+        return [fact for decision in self.decisions for fact in decision.facts]
+
+    def alerts(self) -> list[Any]:
+        return [alert for decision in self.decisions for alert in decision.alerts]
+
+
+def types(decision: Decision) -> list[str]:
+    return [fact.type for fact in decision.facts]  # type: ignore[attr-defined]
+
+
+def deal_in(stage: str, day: float = 0) -> Deal:
+    """A deal that earned its way into ``stage`` (all evidence recorded, next step set)."""
+    deal = Deal()
+    deal.send(create(day), next_step(day))
+    order = ["discovery", "qualification", "proposal", "negotiation", "closing"]
+    criteria = [DISCOVERY, QUALIFICATION, PROPOSAL, NEGOTIATION]
+    for i, target in enumerate(order[1:order.index(stage) + 1]):
+        deal.send(*[evidence(c, day) for c in criteria[i]])
+        decision = deal.send(change(target, day))
+        assert types(decision)[0] == "stage.advanced", decision
+    return deal
