@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from processors.core import Decision, DealState, process
+from processors.core import DealState, Decision, process
 from processors.deadletters import dead_letter
 from schemas.deadletter import DeadLetter
 from schemas.inbound import InboundKind, InvalidMessage, parse_inbound

@@ -12,11 +12,11 @@ def to_bytes(model: BaseModel) -> bytes:
     return model.model_dump_json().encode("utf-8")
 
 
-def state_to_bytes(state: DealState) -> bytes:
-    return state.model_dump_json().encode("utf-8")
+def state_to_json(state: DealState) -> str:
+    return state.model_dump_json()
 
 
-def state_from_bytes(deal_id: str, raw: bytes | None) -> DealState:
+def state_from_json(deal_id: str, raw: str | bytes | None) -> DealState:
     """A deal's stored state, or a fresh (pending) one."""
     if not raw:
         return DealState(deal_id=deal_id)

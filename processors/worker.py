@@ -20,7 +20,7 @@ from processors.config import Settings
 from processors.core import DealState
 from processors.handling import Origin, handle_record
 from processors.playbook_loader import load_playbook
-from processors.serde import state_from_bytes, state_to_bytes, to_bytes
+from processors.serde import state_from_json, state_to_json, to_bytes
 from schemas.inbound import InboundKind
 
 log = logging.getLogger("dealflow.worker")
@@ -48,11 +48,10 @@ def create_app(settings: Settings) -> faust.App:
     events = app.topic(topics.events, **raw)
     alerts = app.topic(topics.alerts, **raw)
     deadletter = app.topic(topics.deadletter, **raw)
-    table = app.Table("deal_state", default=None, partitions=settings.partitions, key_type=str,
-                      value_type=bytes, value_serializer="raw")
+    table = app.Table("deal_state", default=None, partitions=settings.partitions, key_type=str, value_type=str)
 
     def load_state(deal_id: str) -> DealState:
-        return state_from_bytes(deal_id, table.get(deal_id))
+        return state_from_json(deal_id, table.get(deal_id))
 
     @app.agent(inbound, name="deals")
     async def process_messages(stream: Any) -> None:
@@ -74,7 +73,7 @@ def create_app(settings: Settings) -> faust.App:
             if pending:
                 await asyncio.gather(*pending)
             if outcome.state is not None and outcome.decision.facts:
-                table[outcome.state.deal_id] = state_to_bytes(outcome.state)
+                table[outcome.state.deal_id] = state_to_json(outcome.state)
 
     return app
 

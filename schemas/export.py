@@ -54,7 +54,7 @@ def asyncapi_document(schemas: dict[str, dict[str, dict[str, Any]]]) -> dict[str
     operations: dict[str, Any] = {}
     for topic, (group, description) in TOPICS.items():
         refs = {}
-        for name, schema in schemas[group].items():
+        for name in schemas[group]:
             message_id = f"{group}.{name}".replace(".", "_")
             messages[message_id] = {
                 "name": name,

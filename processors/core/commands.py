@@ -26,6 +26,7 @@ from schemas.facts import (
     EvidenceInvalidated,
     EvidenceRecorded,
     FieldChange,
+    RejectionReason,
     StageAdvanced,
     StageRegressed,
 )
@@ -209,7 +210,7 @@ def _advance(ctx: Context, msg: StageChange, common: dict[str, Any]) -> None:
     criteria = missing_criteria(state, playbook, stages_to_clear(playbook, state.stage or "", target))
     fields_ = missing_fields(state, playbook, target)
     if criteria or fields_:
-        reason = "exit_criteria_unmet" if criteria else "missing_fields"
+        reason: RejectionReason = "exit_criteria_unmet" if criteria else "missing_fields"
         ctx.reject(reason, f"cannot advance to {target!r}: " + ", ".join(criteria + fields_) + " missing",
                    _requested(ctx, target), criteria, fields_)
         return

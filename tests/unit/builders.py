@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import Any
 
-from processors.core import Decision, DealState, process
+from processors.core import DealState, Decision, process
 from processors.playbook_loader import default_playbook
 from schemas.inbound import Inbound, parse_inbound
 from schemas.playbook import Playbook

@@ -1,0 +1,51 @@
+"""Create the Kafka topics of the wire contract (idempotent)."""
+
+from __future__ import annotations
+
+from kafka import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError, for_code
+
+REPLICATION_FACTOR = 1
+_TIMEOUT_MS = 30_000
+
+
+def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> list[str]:
+    """Create the topics in ``topics`` that do not exist yet and return their names.
+
+    Topics are created with ``partitions`` partitions and replication factor 1.
+    Existing topics are left alone (their partition count is not changed), and a
+    topic created concurrently by someone else is tolerated.
+    """
+    wanted = list(dict.fromkeys(topics))  # keep order, drop duplicates
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="dealflow-topics",
+        bootstrap_timeout_ms=_TIMEOUT_MS,
+        request_timeout_ms=_TIMEOUT_MS,
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if not missing:
+            return []
+        created = _create(admin, missing, partitions)
+        if created:
+            admin.wait_for_topics(created, timeout_ms=_TIMEOUT_MS)
+        return created
+    finally:
+        admin.close()
+
+
+def _create(admin: KafkaAdminClient, names: list[str], partitions: int) -> list[str]:
+    """Send one CreateTopics request; return the names the broker actually created."""
+    spec = {name: {"num_partitions": partitions, "replication_factor": REPLICATION_FACTOR} for name in names}
+    response = admin.create_topics(spec, timeout_ms=_TIMEOUT_MS, raise_errors=False)
+    created: list[str] = []
+    for result in response["topics"]:
+        error = for_code(result["error_code"])
+        if result["error_code"] == 0:
+            created.append(result["name"])
+        elif error is not TopicAlreadyExistsError:
+            message = result.get("error_message") or error.__name__
+            raise error(f"cannot create topic {result['name']!r}: {message}")
+    return created
