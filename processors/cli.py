@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run the processors and the projector")
     p.add_argument("--only", choices=["processors", "projector"], help="run only one half")
     p.add_argument("--playbook", help="playbook TOML file (default: $DEALFLOW_PLAYBOOK or built-in)")
-    p.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--loglevel", default="info", choices=["debug", "info", "warn", "error"])
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("backtest", help="replay a JSONL file of inbound messages through the core")

@@ -42,7 +42,7 @@ def run_demo(settings: Settings, seconds: float = 60.0) -> int:
     """Start a worker, produce the sample stream, print what happens, then show the projection."""
     run = f"-{secrets.token_hex(2)}"
     print(f"==> starting the worker (processors + projector) against {settings.kafka_bootstrap}")
-    worker = subprocess.Popen([sys.executable, "-m", "processors.cli", "worker", "--loglevel", "warning"],
+    worker = subprocess.Popen([sys.executable, "-m", "processors.cli", "worker", "--loglevel", "warn"],
                               env=os.environ.copy(), start_new_session=True)
     tail = _tail(settings, seconds)
     try:

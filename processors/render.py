@@ -30,7 +30,7 @@ def render(topic_role: str, payload: dict[str, Any]) -> str:
         return f"fact   {payload.get('deal_id', '?'):<10} {payload.get('type', '?'):<20} {_fact(payload)}"
     if topic_role == "alerts":
         details = payload.get("details") or {}
-        note = details.get("message") or details.get("reason") or ""
+        note = details.get("message") or ", ".join(f"{k}={v}" for k, v in details.items() if v not in (None, [], {}))
         return (f"ALERT  {payload.get('deal_id', '?'):<10} {payload.get('type', '?'):<20} "
                 f"{payload.get('severity')} {payload.get('status')} {note}").rstrip()
     where = f"{payload.get('source_topic')}[{payload.get('source_partition')}]@{payload.get('source_offset')}"

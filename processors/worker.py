@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=False,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        datadir=str(settings.state_dir / "faust" / settings.app_id),
     )
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     inbound = app.topic(topics.engagement, topics.commands, partitions=settings.partitions, **raw)
