@@ -34,6 +34,8 @@ def create_app(settings: Settings) -> faust.App:
     """Build the Faust app with its topics, the deal-state table and the processing agent."""
     playbook = load_playbook(settings.playbook)
     topics = settings.topics
+    datadir = settings.state_dir / "faust" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=_brokers(settings.kafka_bootstrap),
@@ -42,7 +44,7 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=False,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
-        datadir=str(settings.state_dir / "faust" / settings.app_id),
+        datadir=str(datadir),
     )
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     inbound = app.topic(topics.engagement, topics.commands, partitions=settings.partitions, **raw)
