@@ -20,6 +20,7 @@ from processors.config import Settings
 from processors.core import DealState
 from processors.handling import Origin, handle_record
 from processors.playbook_loader import load_playbook
+from processors.scheduling import TimestampOrderedScheduling
 from processors.serde import state_from_json, state_to_json, to_bytes
 from schemas.inbound import InboundKind
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         datadir=str(datadir),
+        ConsumerScheduler=TimestampOrderedScheduling,
     )
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     inbound = app.topic(topics.engagement, topics.commands, partitions=settings.partitions, **raw)
