@@ -8,9 +8,9 @@ from typing import Any
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-Row = dict[str, Any]
+from schemas.activity import is_buyer_response
 
-BUYER_RESPONSES = frozenset({"email.replied", "meeting.held"})
+Row = dict[str, Any]
 
 _STAGE_KINDS = {
     "stage.advanced": "advance",
@@ -28,16 +28,6 @@ _DEAL_COLUMNS = {
     "currency": "currency",
     "close_date": "close_date",
 }
-
-
-def is_buyer_response(engagement: Row) -> bool:
-    """A buyer response: a reply, an inbound or connected call, a meeting held, or a meeting the buyer set."""
-    kind = engagement.get("type")
-    if kind in BUYER_RESPONSES:
-        return True
-    if kind == "call.logged":
-        return engagement.get("direction") == "inbound" or bool(engagement.get("connected"))
-    return kind == "meeting.scheduled" and engagement.get("initiated_by") == "buyer"
 
 
 def _created(cur: Cursor[Any], fact: Row) -> None:

@@ -47,6 +47,40 @@ class EngagementRule(PlaybookModel):
     roles: list[str] = Field(min_length=1)
 
 
+class Detectors(PlaybookModel):
+    """Thresholds of the real-time detectors (``[V1]``-``[V4]``, ``[T2]``, ``[G6]``, ``[B2]``, ``[M1]``)."""
+
+    stall_warning_ratio: float = Field(default=1.5, gt=0)
+    stall_critical_ratio: float = Field(default=2.0, gt=0)
+    no_response_stages: list[str] = Field(default_factory=lambda: ["proposal"])
+    no_response_days: float = Field(default=14, gt=0)
+    inactive_days: float = Field(default=7, gt=0)
+    ghosting_touches: int = Field(default=3, ge=1)
+    ghosting_silence_days: float = Field(default=7, gt=0)
+    ghosting_median_multiplier: float = Field(default=3, gt=0)
+    ghosting_min_responses: int = Field(default=3, ge=1)
+    single_threaded_from_stage: str = "qualification"
+    single_threaded_window_days: float = Field(default=30, gt=0)
+    single_threaded_min_engagements: int = Field(default=3, ge=1)
+    economic_buyer_silent_days: float = Field(default=14, gt=0)
+    velocity_recent_days: float = Field(default=14, gt=0)
+    velocity_baseline_days: float = Field(default=28, gt=0)
+    velocity_drop_ratio: float = Field(default=0.5, gt=0)
+    velocity_min_baseline: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _check_windows(self) -> "Detectors":
+        if self.history_days > 90:
+            raise ValueError("detector windows (velocity_recent_days + velocity_baseline_days, "
+                             "single_threaded_window_days) must fit in 90 days of history")
+        return self
+
+    @property
+    def history_days(self) -> float:
+        """How far back engagement history must reach for every windowed detector."""
+        return max(self.velocity_recent_days + self.velocity_baseline_days, self.single_threaded_window_days)
+
+
 class Playbook(PlaybookModel):
     """A complete playbook; the default one follows the seed digest exactly."""
 
@@ -57,6 +91,7 @@ class Playbook(PlaybookModel):
     disqualification_reasons: list[str] = Field(min_length=1)
     next_step_templates: list[NextStepTemplate] = Field(default_factory=list)
     engagement_rules: list[EngagementRule] = Field(default_factory=list)
+    detectors: Detectors = Field(default_factory=Detectors)
 
     @model_validator(mode="after")
     def _check_references(self) -> "Playbook":
@@ -69,6 +104,13 @@ class Playbook(PlaybookModel):
         for i, template in enumerate(self.next_step_templates):
             if template.stage not in names:
                 raise ValueError(f"next_step_templates[{i}].stage: unknown stage {template.stage!r}")
+        for field_name in ("no_response_stages",):
+            for stage_name in getattr(self.detectors, field_name):
+                if stage_name not in names:
+                    raise ValueError(f"detectors.{field_name}: unknown stage {stage_name!r}")
+        if self.detectors.single_threaded_from_stage not in names:
+            raise ValueError(f"detectors.single_threaded_from_stage: unknown stage "
+                             f"{self.detectors.single_threaded_from_stage!r}")
         for i, rule in enumerate(self.engagement_rules):
             if rule.criterion not in criteria:
                 raise ValueError(f"engagement_rules[{i}].criterion: unknown criterion {rule.criterion!r}")

@@ -13,6 +13,7 @@ from processors.core.gates import (
     missing_fields,
     stages_to_clear,
 )
+from processors.core.momentum import signals
 from schemas.base import Evidence, NextStep
 from schemas.commands import DealClose, DealCreate, DealDisqualify, DealUpdate, EvidenceRecord, StageChange
 from schemas.facts import (
@@ -79,6 +80,9 @@ def engagement(ctx: Context) -> None:
     ctx.add(EngagementRecorded, engagement_type=ctx.message.type, engagement=data)
     if ctx.state.exists and not ctx.state.is_terminal:
         _evidence_from_engagement(ctx, data, contacts_after(data, ctx.state.contacts))
+        found = signals(ctx.state, data, ctx.message.occurred_at)
+        if found:
+            ctx.alert("momentum.detected", "info", {"signals": found})
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -105,14 +109,6 @@ def create(ctx: Context) -> None:
     contacts = dict(ctx.state.contacts)
     for engagement_data in ctx.state.pending_engagement:
         _evidence_from_engagement(ctx, engagement_data, contacts)
-    created = ctx.state.model_copy(
-        update={"status": "open", "stage": stage, "owner_id": msg.owner_id, "amount": msg.amount,
-                "close_date": msg.close_date}
-    )
-    missing = missing_fields(created, ctx.playbook, stage)
-    if missing:
-        ctx.state = created
-        ctx.alert("fields.missing", "warning", {"missing_fields": missing}, stage=stage)
 
 
 def update(ctx: Context) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from processors.core import commands
+from processors.core.alerting import advance, evaluate
 from processors.core.context import Context
 from processors.core.evolve import evolve
 from processors.core.state import DealState
@@ -63,11 +64,25 @@ def decide(message: Inbound, state: DealState, playbook: Playbook, now: datetime
 def process(
     message: Inbound, state: DealState, playbook: Playbook, now: datetime
 ) -> tuple[Decision, DealState]:
-    """Decide, then evolve the state over the facts decided."""
+    """Handle one message completely: the deal's due deadlines up to the message's event time,
+    the message itself, the conditions it changed, then the deadlines up to ``now``.
+    """
+    if state.has_seen(message.event_id):
+        return Decision(), state
+    before, state = advance(state, playbook, message.occurred_at)
     decision = decide(message, state, playbook, now)
     for fact in decision.facts:
         state = evolve(state, fact)
+    at = max(message.occurred_at, state.evaluated_at or message.occurred_at)
+    changed, state = evaluate(state, playbook, at) if state.exists else ([], state)
+    after, state = advance(state, playbook, now)
+    decision.alerts = before + decision.alerts + changed + after
     return decision, state
+
+
+def tick(state: DealState, playbook: Playbook, now: datetime) -> tuple[list[Alert], DealState]:
+    """The clock moved to ``now``: raise and resolve what the deal's deadlines up to it changed."""
+    return advance(state, playbook, now)
 
 
 def utc_date_after(moment: datetime, days: int) -> Any:

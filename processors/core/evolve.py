@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from processors.core.activity import after_engagement
 from processors.core.gates import contacts_after
 from processors.core.state import DealState, EvidenceEntry
 from schemas.base import NextStep
@@ -41,6 +42,7 @@ def _created(state: DealState, fact: DealCreated) -> dict[str, Any]:
         "stage_entered_at": fact.occurred_at,
         "created_at": fact.occurred_at,
         "pending_engagement": [],
+        "stage_first_entered": {fact.stage: fact.occurred_at, **state.stage_first_entered},
     }
 
 
@@ -61,7 +63,8 @@ def _updated(state: DealState, fact: DealUpdated) -> dict[str, Any]:
 
 
 def _engagement(state: DealState, fact: EngagementRecorded) -> dict[str, Any]:
-    update: dict[str, Any] = {"contacts": contacts_after(fact.engagement, state.contacts)}
+    contacts = contacts_after(fact.engagement, state.contacts)
+    update: dict[str, Any] = {"contacts": contacts, **after_engagement(state, fact.engagement, fact.occurred_at, contacts)}
     if not state.exists:
         update["pending_engagement"] = [*state.pending_engagement, fact.engagement]
     return update
@@ -90,7 +93,11 @@ def _invalidated(state: DealState, fact: EvidenceInvalidated) -> dict[str, Any]:
 
 
 def _moved(state: DealState, fact: StageRegressed | DealNurtured) -> dict[str, Any]:
-    return {"stage": fact.to_stage, "stage_entered_at": fact.occurred_at}
+    return {
+        "stage": fact.to_stage,
+        "stage_entered_at": fact.occurred_at,
+        "stage_first_entered": {fact.to_stage: fact.occurred_at, **state.stage_first_entered},
+    }
 
 
 def _advanced(state: DealState, fact: StageAdvanced) -> dict[str, Any]:

@@ -15,3 +15,8 @@ def fact_id(deal_id: str, caused_by: str, index: int) -> str:
 def message_alert_id(deal_id: str, alert_type: str, caused_by: str) -> str:
     """The id of an alert raised once by a single message."""
     return str(uuid.uuid5(_NAMESPACE, f"alert/{deal_id}/{alert_type}/{caused_by}"))
+
+
+def condition_alert_id(deal_id: str, key: str, episode: int) -> str:
+    """The id of episode ``episode`` of a condition alert (``key``: type/rule/severity)."""
+    return str(uuid.uuid5(_NAMESPACE, f"condition/{deal_id}/{key}/{episode}"))

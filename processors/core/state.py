@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.alerts import Alert
 from schemas.base import NextStep
 
 Status = Literal["pending", "open", "won", "lost", "disqualified"]
@@ -27,6 +28,24 @@ class EvidenceEntry(BaseModel):
     recorded_at: datetime
     source_event_id: str
     valid: bool = True
+
+
+class BuyerEngagement(BaseModel):
+    """One buyer engagement, kept for the windowed detectors (single-threading, velocity)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    contacts: list[str] = Field(default_factory=list)
+
+
+class OpenAlert(BaseModel):
+    """A raised condition alert; ``identity`` tells a new episode of the same condition from this one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    alert: Alert
+    identity: str
 
 
 class DealState(BaseModel):
@@ -52,6 +71,23 @@ class DealState(BaseModel):
     pending_engagement: list[dict[str, Any]] = Field(default_factory=list)
     seen: list[str] = Field(default_factory=list)
     last_activity_at: datetime | None = None
+    # -- engagement history for the detectors --------------------------------------------
+    stage_first_entered: dict[str, datetime] = Field(default_factory=dict)
+    last_buyer_response_at: datetime | None = None
+    unanswered_touch_times: list[datetime] = Field(default_factory=list)
+    """Outbound touches since the buyer last responded (the first ones, at most 20)."""
+    response_times: list[float] = Field(default_factory=list)
+    """Seconds from the first unanswered outbound touch to the buyer response that answered it."""
+    buyer_engagements: list[BuyerEngagement] = Field(default_factory=list)
+    last_economic_buyer_at: datetime | None = None
+    meetings_held: int = 0
+    longest_meeting_minutes: float = 0
+    largest_meeting_attendees: int = 0
+    # -- alert lifecycle ----------------------------------------------------------------
+    open_alerts: dict[str, OpenAlert] = Field(default_factory=dict)
+    episodes: dict[str, int] = Field(default_factory=dict)
+    evaluated_at: datetime | None = None
+    """The deal's detector clock: the latest moment its conditions were evaluated."""
 
     @property
     def exists(self) -> bool:
@@ -64,6 +100,10 @@ class DealState(BaseModel):
     def satisfied(self) -> set[str]:
         """Criteria with at least one valid piece of evidence."""
         return {entry.criterion for entry in self.evidence if entry.valid}
+
+    @property
+    def first_unanswered_at(self) -> datetime | None:
+        return self.unanswered_touch_times[0] if self.unanswered_touch_times else None
 
     def has_seen(self, event_id: str) -> bool:
         return event_id in self.seen

@@ -1,0 +1,45 @@
+"""How engagement changes a deal's activity history (used by ``evolve``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from processors.core.state import BuyerEngagement, DealState
+from schemas.activity import engagement_contacts, is_buyer_engagement, is_buyer_response, is_outbound_touch
+
+HISTORY = timedelta(days=90)
+"""Buyer engagements older than this (behind the newest) are dropped; windows must fit in it."""
+MAX_RESPONSE_TIMES = 50
+MAX_UNANSWERED = 20
+
+
+def _latest(current: datetime | None, at: datetime) -> datetime:
+    return at if current is None or at > current else current
+
+
+def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
+                     contacts: dict[str, str]) -> dict[str, Any]:
+    """State changes for one accepted engagement message at ``at`` (``contacts``: roles after it)."""
+    update: dict[str, Any] = {}
+    if is_outbound_touch(engagement) and len(state.unanswered_touch_times) < MAX_UNANSWERED:
+        update["unanswered_touch_times"] = sorted([*state.unanswered_touch_times, at])
+    if is_buyer_response(engagement):
+        update["last_buyer_response_at"] = _latest(state.last_buyer_response_at, at)
+        if state.first_unanswered_at is not None and at >= state.first_unanswered_at:
+            seconds = (at - state.first_unanswered_at).total_seconds()
+            update["response_times"] = [*state.response_times, seconds][-MAX_RESPONSE_TIMES:]
+        update["unanswered_touch_times"] = []
+    if is_buyer_engagement(engagement):
+        people = engagement_contacts(engagement)
+        horizon = at - HISTORY
+        kept = [e for e in state.buyer_engagements if e.at >= horizon]
+        update["buyer_engagements"] = sorted([*kept, BuyerEngagement(at=at, contacts=people)], key=lambda e: e.at)
+        if any(contacts.get(person) == "economic_buyer" for person in people):
+            update["last_economic_buyer_at"] = _latest(state.last_economic_buyer_at, at)
+    if engagement.get("type") == "meeting.held":
+        update["meetings_held"] = state.meetings_held + 1
+        update["longest_meeting_minutes"] = max(state.longest_meeting_minutes, engagement["duration_minutes"])
+        update["largest_meeting_attendees"] = max(state.largest_meeting_attendees,
+                                                  len(engagement.get("attendees") or []))
+    return update

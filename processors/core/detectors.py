@@ -1,0 +1,242 @@
+"""The detectors: which alert conditions hold for a deal at a moment, and when they next may change.
+
+Each detector looks at the deal state and the moment ``at`` and either reports a condition
+that is active (with ``since``, the moment it became true) or a future moment to wake up at.
+Windowed detectors find ``since`` by walking back through the moments their windows change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from statistics import median
+from typing import Any
+
+from processors.core.gates import missing_fields
+from processors.core.state import DealState
+from schemas.base import Severity
+from schemas.playbook import Playbook
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """An alert condition that holds; ``identity`` changes when it is a new episode."""
+
+    type: str
+    severity: Severity
+    since: datetime
+    identity: str
+    details: dict[str, Any]
+    rule: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}/{self.rule or '-'}/{self.severity}"
+
+
+@dataclass
+class Findings:
+    active: list[Condition] = field(default_factory=list)
+    wake: list[datetime] = field(default_factory=list)
+
+    def threshold(self, at: datetime, condition: Condition) -> None:
+        """Active once ``at`` reaches ``condition.since``; otherwise wake up then."""
+        if condition.since <= at:
+            self.active.append(condition)
+        else:
+            self.wake.append(condition.since)
+
+
+def _days(value: float) -> timedelta:
+    return timedelta(days=value)
+
+
+def end_of_day(day: date) -> datetime:
+    """The moment a date passes: the end of that day in UTC."""
+    return datetime.combine(day + DAY, time(0), tzinfo=timezone.utc)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _since(active_at: Callable[[datetime], bool], points: Iterable[datetime], at: datetime) -> datetime | None:
+    """The moment a piecewise-constant condition last became true, if it holds at ``at``."""
+    past = sorted({p for p in points if p <= at}, reverse=True)
+    if not past or not active_at(past[0]):
+        return None
+    since = past[0]
+    for point in past[1:]:
+        if not active_at(point):
+            break
+        since = point
+    return since
+
+
+# -- time in stage ([V2], [V3], [G6]) ----------------------------------------------------
+def stalled(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
+    stage = playbook.stage(state.stage or "")
+    entered = state.stage_entered_at
+    if stage is None or entered is None:
+        return
+    d = playbook.detectors
+    bench = stage.benchmark_days
+    for severity, ratio in (("warning", d.stall_warning_ratio), ("critical", d.stall_critical_ratio)):
+        found.threshold(at, Condition(
+            "deal.stalled", severity, entered + _days(ratio * bench), f"{stage.name}@{entered.isoformat()}",  # type: ignore[arg-type]
+            {"days_in_stage": round(ratio * bench, 4), "benchmark_days": bench, "ratio": ratio,
+             "rule": "time_in_stage"}, rule="time_in_stage"))
+    responded = state.last_buyer_response_at is not None and state.last_buyer_response_at >= entered
+    if stage.name in d.no_response_stages and not responded:
+        found.threshold(at, Condition(
+            "deal.stalled", "warning", entered + _days(d.no_response_days), f"{stage.name}@{entered.isoformat()}",
+            {"days_in_stage": d.no_response_days, "benchmark_days": bench,
+             "ratio": round(d.no_response_days / bench, 4), "rule": "no_buyer_response_in_stage",
+             "days_without_buyer_response": d.no_response_days}, rule="no_buyer_response_in_stage"))
+
+
+# -- activity ([V3], [V4]) ---------------------------------------------------------------
+def inactive(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
+    last = state.last_activity_at
+    if last is None:
+        return
+    days = playbook.detectors.inactive_days
+    found.threshold(at, Condition("deal.inactive", "warning", last + _days(days), last.isoformat(),
+                                  {"last_activity_at": last.isoformat(), "days_inactive": days}))
+
+
+def ghosting_threshold_days(state: DealState, playbook: Playbook) -> float:
+    """7 days, or 3 x the buyer's median response time once 3 were measured, whichever is longer."""
+    d = playbook.detectors
+    if len(state.response_times) < d.ghosting_min_responses:
+        return d.ghosting_silence_days
+    return max(d.ghosting_silence_days, d.ghosting_median_multiplier * median(state.response_times) / 86400)
+
+
+def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
+    touches = state.unanswered_touch_times
+    needed = playbook.detectors.ghosting_touches
+    if len(touches) < needed:
+        return
+    threshold = ghosting_threshold_days(state, playbook)
+    stage = playbook.stage(state.stage or "")
+    severity: Severity = "critical" if stage is not None and stage.late else "warning"
+    found.threshold(at, Condition(
+        "deal.ghosting", severity, max(touches[0] + _days(threshold), touches[needed - 1]), touches[0].isoformat(),
+        {"unanswered_touches": len(touches), "first_unanswered_at": touches[0].isoformat(),
+         "last_buyer_response_at": _iso(state.last_buyer_response_at),
+         "silence_threshold_days": round(threshold, 4)}))
+
+
+# -- stakeholders ([B2], [M1]) -----------------------------------------------------------
+def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
+    d = playbook.detectors
+    if playbook.index(state.stage or "") < playbook.index(d.single_threaded_from_stage):
+        return
+    window = _days(d.single_threaded_window_days)
+    engagements = [e for e in state.buyer_engagements if e.contacts]
+
+    def in_window(x: datetime) -> list[set[str]]:
+        return [set(e.contacts) for e in engagements if x - window < e.at <= x]
+
+    def active_at(x: datetime) -> bool:
+        recent = in_window(x)
+        return len(recent) >= d.single_threaded_min_engagements and len(set().union(*recent)) == 1
+
+    points = [e.at for e in engagements] + [e.at + window for e in engagements]
+    found.wake += [p for p in points if p > at]
+    since = _since(active_at, points, at)
+    if since is not None:
+        [contact] = set().union(*in_window(at))
+        found.active.append(Condition("deal.single_threaded", "warning", max(since, state.stage_entered_at or since),
+                                      contact, {"contact_id": contact, "window_days": d.single_threaded_window_days}))
+
+
+def economic_buyer_silent(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
+    stage = playbook.stage(state.stage or "")
+    if stage is None or not stage.late:
+        return
+    late_entries = [state.stage_first_entered[s.name] for s in playbook.stages
+                    if s.late and s.name in state.stage_first_entered]
+    if not late_entries:
+        return
+    anchor = max([min(late_entries), *([state.last_economic_buyer_at] if state.last_economic_buyer_at else [])])
+    days = playbook.detectors.economic_buyer_silent_days
+    found.threshold(at, Condition("deal.economic_buyer_silent", "warning", anchor + _days(days), anchor.isoformat(),
+                                  {"last_economic_buyer_engagement_at": _iso(state.last_economic_buyer_at),
+                                   "silent_days": days}))
+
+
+# -- hygiene ([V3], [T2]) ------------------------------------------------------------------
+def overdue_next_step(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
+    step = state.next_step
+    if step is None:
+        return
+    found.threshold(at, Condition("next_step.overdue", "warning", end_of_day(step.due_date),
+                                  f"{step.due_date.isoformat()}|{step.description}",
+                                  {"due_date": step.due_date.isoformat(), "description": step.description}))
+
+
+def close_date_passed(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
+    if state.close_date is None:
+        return
+    since = end_of_day(state.close_date)
+    found.threshold(at, Condition("close_date.passed", "warning", since, state.close_date.isoformat(),
+                                  {"close_date": state.close_date.isoformat(),
+                                   "days_past": max(0, (at - since).days)}))
+
+
+def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
+    missing = missing_fields(state, playbook, state.stage or "")
+    entered = state.stage_entered_at
+    if missing and entered is not None:
+        found.threshold(at, Condition("fields.missing", "warning", entered,
+                                      f"{state.stage}@{entered.isoformat()}|{','.join(missing)}",
+                                      {"missing_fields": missing}))
+
+
+# -- velocity --------------------------------------------------------------------------------
+def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
+    d = playbook.detectors
+    recent_span, baseline_span = _days(d.velocity_recent_days), _days(d.velocity_baseline_days)
+    times = [e.at for e in state.buyer_engagements]
+
+    def rates(x: datetime) -> tuple[int, float, float]:
+        recent = sum(1 for t in times if x - recent_span < t <= x)
+        baseline = sum(1 for t in times if x - recent_span - baseline_span < t <= x - recent_span)
+        return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
+
+    def active_at(x: datetime) -> bool:
+        baseline, recent_rate, baseline_rate = rates(x)
+        return baseline >= d.velocity_min_baseline and recent_rate < d.velocity_drop_ratio * baseline_rate
+
+    points = [p for t in times for p in (t, t + recent_span, t + recent_span + baseline_span)]
+    found.wake += [p for p in points if p > at]
+    since = _since(active_at, points, at)
+    if since is not None:
+        _, recent_rate, baseline_rate = rates(since)
+        found.active.append(Condition("velocity.dropped", "warning", since, "velocity",
+                                      {"recent_per_week": round(recent_rate, 3),
+                                       "baseline_per_week": round(baseline_rate, 3)}))
+
+
+DETECTORS: tuple[Callable[[DealState, Playbook, datetime, Findings], None], ...] = (
+    stalled, inactive, ghosting, single_threaded, economic_buyer_silent, overdue_next_step, close_date_passed,
+    fields_missing, velocity,
+)
+
+
+def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
+    """Conditions active at ``at`` and the future moments they may change.
+
+    Deals in the parking stage or in a terminal status have none.
+    """
+    found = Findings()
+    if state.status != "open" or state.stage not in playbook.stage_names:
+        return found
+    for detector in DETECTORS:
+        detector(state, playbook, at, found)
+    return found

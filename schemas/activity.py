@@ -1,0 +1,49 @@
+"""What an engagement message counts as: an outbound touch, a buyer response, a buyer engagement.
+
+These definitions are part of the contract (README, "Detectors"); the core's detectors and the
+projections both use them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OUTBOUND_TOUCH = "outbound_touch"
+
+BUYER_ENGAGEMENT_TYPES = frozenset({"email.opened", "content.viewed", "stakeholder.added", "signal.observed"})
+
+
+def is_outbound_touch(engagement: dict[str, Any]) -> bool:
+    """``email.sent``, or an outbound ``call.logged`` that did not connect."""
+    kind = engagement.get("type")
+    if kind == "email.sent":
+        return True
+    return kind == "call.logged" and engagement.get("direction") == "outbound" and not engagement.get("connected")
+
+
+def is_buyer_response(engagement: dict[str, Any]) -> bool:
+    """A reply, an inbound or connected call, a meeting held, or a meeting the buyer scheduled.
+
+    An email open is not a response: opens are often machine-generated.
+    """
+    kind = engagement.get("type")
+    if kind in ("email.replied", "meeting.held"):
+        return True
+    if kind == "call.logged":
+        return engagement.get("direction") == "inbound" or bool(engagement.get("connected"))
+    return kind == "meeting.scheduled" and engagement.get("initiated_by") == "buyer"
+
+
+def is_buyer_engagement(engagement: dict[str, Any]) -> bool:
+    """A buyer response, an email open, a content view, a new stakeholder or an observed signal."""
+    return is_buyer_response(engagement) or engagement.get("type") in BUYER_ENGAGEMENT_TYPES
+
+
+def engagement_contacts(engagement: dict[str, Any]) -> list[str]:
+    """The buyer contacts an engagement message involves."""
+    if engagement.get("type") == "meeting.held":
+        return [a["contact_id"] for a in engagement.get("attendees") or []]
+    if engagement.get("type") == "meeting.scheduled":
+        return list(engagement.get("contact_ids") or [])
+    contact = engagement.get("contact_id")
+    return [contact] if contact else []
