@@ -64,7 +64,7 @@ def _updated(state: DealState, fact: DealUpdated) -> dict[str, Any]:
 
 def _engagement(state: DealState, fact: EngagementRecorded) -> dict[str, Any]:
     contacts = contacts_after(fact.engagement, state.contacts)
-    update: dict[str, Any] = {"contacts": contacts, **after_engagement(state, fact.engagement, fact.occurred_at, contacts)}
+    update = after_engagement(state, fact.engagement, fact.occurred_at, contacts) | {"contacts": contacts}
     if not state.exists:
         update["pending_engagement"] = [*state.pending_engagement, fact.engagement]
     return update
