@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections import Counter
@@ -10,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
-from processors.core import DealState, process
+from processors.core import DealState, next_wake, process, tick
+from processors.deadlines import DeadlineIndex
 from processors.serde import to_bytes
 from schemas.alerts import Alert
 from schemas.facts import Fact
@@ -67,23 +69,44 @@ def event_time_order(messages: list[Inbound]) -> list[Inbound]:
 
 @dataclass
 class Backtest:
-    """The core on an event-time clock: the clock is the latest event time seen, never earlier."""
+    """The core on an event-time clock: the clock is the latest event time seen, never earlier.
+
+    Every deadline that falls between two messages fires at its own moment, in time order,
+    before the later message (a deadline at the same moment as a message fires first).
+    """
 
     playbook: Playbook
     states: dict[str, DealState] = field(default_factory=dict)
     clock: datetime | None = None
     summary: Summary = field(default_factory=Summary)
+    deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
 
-    def advance_clock(self, moment: datetime) -> None:
+    def advance_clock(self, moment: datetime) -> Iterator[Alert]:
+        """Fire every deal's deadlines up to ``moment`` and move the clock there (never back)."""
+        while (entry := self.deadlines.pop_next(moment)) is not None:
+            due, deal_id = entry
+            alerts, state = tick(self.states[deal_id], self.playbook, due)
+            self._store(state)
+            yield from self._count(alerts)
         if self.clock is None or moment > self.clock:
             self.clock = moment
 
+    def _store(self, state: DealState) -> None:
+        self.states[state.deal_id] = state
+        self.deadlines.schedule(state.deal_id, next_wake(state, self.playbook))
+
+    def _count(self, alerts: list[Alert]) -> Iterator[Alert]:
+        for alert in alerts:
+            self.summary.alerts[f"{alert.type} ({alert.status})"] += 1
+            yield alert
+
     def feed(self, message: Inbound) -> Iterator[Fact | Alert]:
-        """Process one message; yield its facts, then its alerts."""
-        self.advance_clock(message.occurred_at)
+        """Process one message; yield the alerts of earlier deadlines, its facts, then its alerts."""
+        yield from self.advance_clock(message.occurred_at)
         assert self.clock is not None
         state = self.states.get(message.deal_id) or DealState(deal_id=message.deal_id)
-        decision, self.states[message.deal_id] = process(message, state, self.playbook, self.clock)
+        decision, state = process(message, state, self.playbook, self.clock)
+        self._store(state)
         self.summary.messages += 1
         self.summary.deals.add(message.deal_id)
         for fact in decision.facts:
@@ -93,9 +116,7 @@ class Backtest:
             elif fact.type == "command.rejected":  # type: ignore[attr-defined]
                 self.summary.refused_changes += 1
             yield fact
-        for alert in decision.alerts:
-            self.summary.alerts[alert.type] += 1
-            yield alert
+        yield from self._count(decision.alerts)
 
 
 def run_backtest(
@@ -110,14 +131,12 @@ def run_backtest(
     messages, invalid = read_messages(lines, errors)
     backtest = Backtest(playbook=playbook)
     backtest.summary.invalid = invalid
-    for message in event_time_order(messages):
-        for output in backtest.feed(message):
-            if isinstance(output, Alert):
-                alerts_out.write(to_bytes(output) + b"\n")
-            elif events_out is not None:
-                events_out.write(to_bytes(output) + b"\n")
-    if as_of is not None:
-        backtest.advance_clock(as_of)
+    outputs = (output for message in event_time_order(messages) for output in backtest.feed(message))
+    for output in itertools.chain(outputs, backtest.advance_clock(as_of) if as_of is not None else ()):
+        if isinstance(output, Alert):
+            alerts_out.write(to_bytes(output) + b"\n")
+        elif events_out is not None:
+            events_out.write(to_bytes(output) + b"\n")
     return backtest.summary
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import Any
 
-from processors.core import DealState, Decision, process
+from processors.core import DealState, Decision, process, tick
 from processors.playbook_loader import default_playbook
 from schemas.inbound import Inbound, parse_inbound
 from schemas.playbook import Playbook
@@ -63,11 +63,21 @@ class Deal:
             self.decisions.append(last)
         return last
 
+    def tick(self, day: float) -> list[Any]:
+        """Move the clock to ``day`` days after T0; return the alerts that raised or resolved."""
+        alerts, self.state = tick(self.state, self.playbook, T0 + timedelta(days=day))
+        self.decisions.append(Decision(alerts=alerts))
+        return alerts
+
     def facts(self) -> list[Any]:
         return [fact for decision in self.decisions for fact in decision.facts]
 
     def alerts(self) -> list[Any]:
         return [alert for decision in self.decisions for alert in decision.alerts]
+
+
+def at(day: float) -> datetime:
+    return T0 + timedelta(days=day)
 
 
 def types(decision: Decision) -> list[str]:

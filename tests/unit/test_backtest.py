@@ -60,3 +60,36 @@ def test_backtest_command_line(tmp_path: Path) -> None:
     assert "stage changes accepted" in result.stderr and "line 28:" in result.stderr
     assert len(load_json_lines((tmp_path / "al.jsonl").read_bytes())) >= 4
     assert all(f["type"] for f in load_json_lines((tmp_path / "ev.jsonl").read_bytes()))
+
+
+def _line(deal: str, event_id: str, at: str, **fields: object) -> str:
+    return json.dumps({"event_id": event_id, "deal_id": deal, "occurred_at": at, **fields})
+
+
+def _create(deal: str, at: str) -> str:
+    return _line(deal, f"{deal}-c", at, type="deal.create", name=deal, owner_id="o", amount=1, close_date="2026-12-31")
+
+
+def test_deadlines_between_messages_fire_at_their_own_moments_in_time_order() -> None:
+    lines = [_create("a", "2026-01-01T00:00:00Z"), _create("b", "2026-01-03T00:00:00Z"),
+             _line("a", "a-late", "2026-01-20T00:00:00Z", type="email.opened", contact_id="x")]
+    alerts, _, _ = _run(lines)
+    raised = [(a["deal_id"], a["type"], a["raised_at"]) for a in alerts if a["status"] == "raised"]
+    assert raised[:3] == [("a", "deal.inactive", "2026-01-08T00:00:00Z"),
+                          ("b", "deal.inactive", "2026-01-10T00:00:00Z"),
+                          ("a", "deal.stalled", "2026-01-11T12:00:00Z")]
+    times = [a["raised_at"] if a["status"] == "raised" else a["resolved_at"] for a in alerts]
+    assert times == sorted(times)
+
+
+def test_as_of_fires_the_deadlines_after_the_last_message_and_never_moves_back() -> None:
+    lines = [_create("a", "2026-01-01T00:00:00Z")]
+    none_yet = io.BytesIO()
+    run_backtest(lines, default_playbook(), none_yet, None, as_of=datetime(2025, 1, 1, tzinfo=timezone.utc),
+                 errors=io.StringIO())
+    assert load_json_lines(none_yet.getvalue()) == []
+    later = io.BytesIO()
+    run_backtest(lines, default_playbook(), later, None, as_of=datetime(2026, 1, 15, tzinfo=timezone.utc),
+                 errors=io.StringIO())
+    assert [(a["type"], a["severity"]) for a in load_json_lines(later.getvalue())] == [
+        ("deal.inactive", "warning"), ("deal.stalled", "warning"), ("deal.stalled", "critical")]

@@ -1,0 +1,56 @@
+"""The deadline index: each deal's next due moment, so a check costs in proportion to due deals."""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime
+
+
+class DeadlineIndex:
+    """A heap of (due moment, deal id) with lazy invalidation: rescheduling a deal is O(log n)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, str]] = []
+        self._due: dict[str, datetime] = {}
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def schedule(self, deal_id: str, due: datetime | None) -> None:
+        """Set (or clear, with ``None``) the deal's next due moment."""
+        if due is None:
+            self._due.pop(deal_id, None)
+            return
+        if self._due.get(deal_id) == due:
+            return
+        self._due[deal_id] = due
+        heapq.heappush(self._heap, (due, deal_id))
+
+    def pop_due(self, until: datetime) -> list[tuple[datetime, str]]:
+        """Remove and return every deal due at or before ``until``, earliest first."""
+        due: list[tuple[datetime, str]] = []
+        while self._heap and self._heap[0][0] <= until:
+            moment, deal_id = heapq.heappop(self._heap)
+            if self._due.get(deal_id) == moment:
+                del self._due[deal_id]
+                due.append((moment, deal_id))
+        return due
+
+    def pop_next(self, until: datetime) -> tuple[datetime, str] | None:
+        """Remove and return the earliest deal due at or before ``until``, if any."""
+        moment = self.peek()
+        if moment is None or moment > until:
+            return None
+        _, deal_id = heapq.heappop(self._heap)
+        del self._due[deal_id]
+        return moment, deal_id
+
+    def peek(self) -> datetime | None:
+        """The earliest live due moment."""
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self._due.clear()
