@@ -6,8 +6,8 @@ from typing import Any
 
 from tests.unit.builders import (
     DISCOVERY,
-    Deal,
     T0,
+    Deal,
     at,
     change,
     create,
@@ -155,7 +155,8 @@ def test_next_step_overdue_at_the_end_of_its_due_day_and_rearmed_by_a_new_one() 
     assert only(deal.tick(due_passes - EPSILON), "next_step.overdue") == []
     [alert] = only(deal.tick(due_passes), "next_step.overdue")
     assert alert.details == {"due_date": "2026-02-01", "description": "Call"}
-    decision = deal.send(msg("deal.update", due_passes + 1, next_step={"description": "Demo", "due_date": "2026-03-01"}))
+    new_step = {"description": "Demo", "due_date": "2026-03-01"}
+    decision = deal.send(msg("deal.update", due_passes + 1, next_step=new_step))
     assert only(decision.alerts, "next_step.overdue")[0].status == "resolved"
 
 
@@ -205,7 +206,8 @@ def test_momentum_signals() -> None:
     [alert] = only(signal.alerts, "momentum.detected")
     assert alert.severity == "info" and alert.caused_by == signal.facts[0].caused_by
     deal.send(msg("meeting.held", 3, duration_minutes=30, attendees=[{"contact_id": "a"}]))
-    bigger = deal.send(msg("meeting.held", 4, duration_minutes=60, attendees=[{"contact_id": "a"}, {"contact_id": "b"}]))
+    two = [{"contact_id": "a"}, {"contact_id": "b"}]
+    bigger = deal.send(msg("meeting.held", 4, duration_minutes=60, attendees=two))
     assert only(bigger.alerts, "momentum.detected")[0].details["signals"] == ["longer_meetings", "larger_meetings"]
 
 
