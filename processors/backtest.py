@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import IO
 
 from processors.core import DealState, next_wake, process, tick
+from processors.core.benchmarks import BenchmarkLearner
 from processors.deadlines import DeadlineIndex
 from processors.serde import to_bytes
 from schemas.alerts import Alert
@@ -34,6 +35,7 @@ class Summary:
     refused_changes: int = 0
     alerts: Counter[str] = field(default_factory=Counter)
     facts: int = 0
+    benchmarks: list[tuple[str, float, str]] = field(default_factory=list)
 
     def render(self) -> str:
         lines = [
@@ -44,6 +46,8 @@ class Summary:
             "alerts by type:" + ("" if self.alerts else " none"),
         ]
         lines += [f"  {name}: {count}" for name, count in sorted(self.alerts.items())]
+        lines.append("stage benchmarks in use:")
+        lines += [f"  {stage}: {days:g} days ({source})" for stage, days, source in self.benchmarks]
         return "\n".join(lines)
 
 
@@ -80,6 +84,11 @@ class Backtest:
     clock: datetime | None = None
     summary: Summary = field(default_factory=Summary)
     deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
+    learner: BenchmarkLearner | None = None
+
+    def __post_init__(self) -> None:
+        self.learner = BenchmarkLearner(self.playbook)
+        self.summary.benchmarks = self.learner.describe()
 
     def advance_clock(self, moment: datetime) -> Iterator[Alert]:
         """Fire every deal's deadlines up to ``moment`` and move the clock there (never back)."""
@@ -90,6 +99,12 @@ class Backtest:
             yield from self._count(alerts)
         if self.clock is None or moment > self.clock:
             self.clock = moment
+
+    def _learn(self, fact: Fact) -> None:
+        assert self.learner is not None
+        if self.learner.observe(fact):
+            self.playbook = self.learner.effective_playbook()
+        self.summary.benchmarks = self.learner.describe()
 
     def _store(self, state: DealState) -> None:
         self.states[state.deal_id] = state
@@ -110,6 +125,7 @@ class Backtest:
         self.summary.messages += 1
         self.summary.deals.add(message.deal_id)
         for fact in decision.facts:
+            self._learn(fact)
             self.summary.facts += 1
             if fact.type in STAGE_CHANGES:  # type: ignore[attr-defined]
                 self.summary.accepted_changes += 1

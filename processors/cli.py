@@ -165,6 +165,28 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_benchmarks(args: argparse.Namespace) -> int:
+    from pydantic import TypeAdapter
+
+    from processors.core.benchmarks import BenchmarkLearner
+    from processors.kafka_io import read_topic
+    from processors.playbook_loader import load_playbook
+    from schemas.facts import AnyFact
+
+    settings = _settings(args)
+    learner = BenchmarkLearner(load_playbook(settings.playbook))
+    facts = TypeAdapter(AnyFact)
+    read = 0
+    for _, value in read_topic(settings.kafka_bootstrap, settings.topics.events, timeout=args.timeout):
+        read += 1
+        if b'"from_stage"' in value:
+            learner.observe(facts.validate_json(value))
+    print(f"stage benchmarks in use (from {read} facts in {settings.topics.events}):")
+    for stage, days, source in learner.describe():
+        print(f"  {stage:<16} {days:>8g} days  {source}")
+    return 0
+
+
 def cmd_contract(args: argparse.Namespace) -> int:
     from schemas.export import CONTRACT_DIR, check_contract, write_contract
 
@@ -219,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-facts", action="store_true", help="alerts and dead letters only")
     p.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds")
     p.set_defaults(func=cmd_tail)
+
+    p = sub.add_parser("benchmarks", help="show the stage benchmarks in use (learned from the event log)")
+    p.add_argument("--playbook", help="playbook TOML file")
+    p.add_argument("--timeout", type=float, default=3.0, help="stop reading after this many idle seconds")
+    p.set_defaults(func=cmd_benchmarks)
 
     p = sub.add_parser("contract", help="export the JSON Schemas and AsyncAPI document")
     p.add_argument("--check", action="store_true", help="fail if the checked-in files drifted")

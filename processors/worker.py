@@ -24,6 +24,7 @@ import faust
 
 from processors.config import Settings
 from processors.core import DealState, next_wake
+from processors.core.benchmarks import BenchmarkLearner
 from processors.deadlines import DeadlineIndex
 from processors.handling import Origin, Outcome, handle_record, handle_tick
 from processors.playbook_loader import load_playbook
@@ -47,7 +48,8 @@ def _utcnow() -> datetime:
 
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app with its topics, the deal-state table, the agent and the deadline timer."""
-    playbook = load_playbook(settings.playbook)
+    learner = BenchmarkLearner(load_playbook(settings.playbook))
+    current = {"playbook": learner.effective_playbook()}
     topics = settings.topics
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +93,7 @@ def create_app(settings: Settings) -> faust.App:
         async for event in stream.events():
             message = event.message
             now = _utcnow()
+            playbook = current["playbook"]
             if message.topic == settings.deadline_topic:
                 outcome = handle_tick(event.value, load_state, playbook, now)
             else:
@@ -101,16 +104,20 @@ def create_app(settings: Settings) -> faust.App:
                     log.warning("dead-lettered %s/%s@%s: %s", origin.topic, origin.partition, origin.offset,
                                 outcome.dead_letter.reason)
             await publish(outcome, event.key)
+            if any([learner.observe(fact) for fact in outcome.decision.facts]):
+                current["playbook"] = learner.effective_playbook()
+                log.info("stage benchmarks in use: %s", learner.in_use())
             if outcome.state is not None and outcome.state.exists or outcome.decision.facts:
                 state = outcome.state
                 assert state is not None
                 table[state.deal_id] = state_to_json(state)
-                index.schedule(state.deal_id, next_wake(state, playbook))
+                index.schedule(state.deal_id, next_wake(state, current["playbook"]))
 
     @app.timer(interval=settings.tick_seconds)
     async def fire_deadlines() -> None:
         if app.in_recovery or app.rebalancing:
             return
+        playbook = current["playbook"]
         generation = app.consumer_generation_id
         if built_for["generation"] != generation:
             index.clear()

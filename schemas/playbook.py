@@ -20,6 +20,8 @@ class Stage(PlaybookModel):
     exit_criteria: list[str] = Field(default_factory=list)
     required_fields: list[RequiredField] = Field(default_factory=list)
     benchmark_days: float = Field(gt=0)
+    benchmark: Literal["configured", "learned"] = "configured"
+    """``learned``: the median of recent completed stays, ``benchmark_days`` until enough exist."""
     late: bool = False
     review_stakeholders: bool = False
     """Entering this stage asks for a stakeholder-mapping update (``stakeholders.review_requested``)."""
@@ -81,6 +83,15 @@ class Detectors(PlaybookModel):
         return max(self.velocity_recent_days + self.velocity_baseline_days, self.single_threaded_window_days)
 
 
+class Learning(PlaybookModel):
+    """How learned stage benchmarks are computed."""
+
+    window_stays: int = Field(default=200, ge=1)
+    """The most recent completed stays per stage that the median is taken over."""
+    min_stays: int = Field(default=20, ge=1)
+    """Fewer completed stays than this: the configured ``benchmark_days`` is used."""
+
+
 class Playbook(PlaybookModel):
     """A complete playbook; the default one follows the seed digest exactly."""
 
@@ -92,6 +103,7 @@ class Playbook(PlaybookModel):
     next_step_templates: list[NextStepTemplate] = Field(default_factory=list)
     engagement_rules: list[EngagementRule] = Field(default_factory=list)
     detectors: Detectors = Field(default_factory=Detectors)
+    learning: Learning = Field(default_factory=Learning)
 
     @model_validator(mode="after")
     def _check_references(self) -> "Playbook":
@@ -133,6 +145,11 @@ class Playbook(PlaybookModel):
 
     def all_criteria(self) -> set[str]:
         return {criterion for stage in self.stages for criterion in stage.exit_criteria}
+
+    def with_benchmarks(self, days: dict[str, float]) -> "Playbook":
+        """This playbook with some stages' benchmark days replaced."""
+        stages = [s.model_copy(update={"benchmark_days": days[s.name]}) if s.name in days else s for s in self.stages]
+        return self.model_copy(update={"stages": stages})
 
     def template_for(self, stage: str) -> NextStepTemplate | None:
         for template in self.next_step_templates:
