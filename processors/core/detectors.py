@@ -60,7 +60,8 @@ def end_of_day(day: date) -> datetime:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+    """RFC 3339, with ``Z`` for UTC as in the wire format's own timestamps."""
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
 def _since(active_at: Callable[[datetime], bool], points: Iterable[datetime], at: datetime) -> datetime | None:
@@ -105,7 +106,7 @@ def inactive(state: DealState, playbook: Playbook, at: datetime, found: Findings
         return
     days = playbook.detectors.inactive_days
     found.threshold(at, Condition("deal.inactive", "warning", last + _days(days), last.isoformat(),
-                                  {"last_activity_at": last.isoformat(), "days_inactive": days}))
+                                  {"last_activity_at": _iso(last), "days_inactive": days}))
 
 
 def ghosting_threshold_days(state: DealState, playbook: Playbook) -> float:
@@ -126,7 +127,7 @@ def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings
     severity: Severity = "critical" if stage is not None and stage.late else "warning"
     found.threshold(at, Condition(
         "deal.ghosting", severity, max(touches[0] + _days(threshold), touches[needed - 1]), touches[0].isoformat(),
-        {"unanswered_touches": len(touches), "first_unanswered_at": touches[0].isoformat(),
+        {"unanswered_touches": len(touches), "first_unanswered_at": _iso(touches[0]),
          "last_buyer_response_at": _iso(state.last_buyer_response_at),
          "silence_threshold_days": round(threshold, 4)}))
 
