@@ -8,7 +8,7 @@ from typing import Any
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from schemas.activity import is_buyer_response
+from schemas.activity import engagement_contacts, is_buyer_engagement, is_buyer_response, is_outbound_touch
 
 Row = dict[str, Any]
 
@@ -30,7 +30,16 @@ _DEAL_COLUMNS = {
 }
 
 
+def _entered(cur: Cursor[Any], fact: Row, stage: str, via: str) -> None:
+    cur.execute(
+        """INSERT INTO stage_entries (event_id, deal_id, stage, entered_at, via) VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (event_id) DO NOTHING""",
+        (fact["event_id"], fact["deal_id"], stage, fact["occurred_at"], via),
+    )
+
+
 def _created(cur: Cursor[Any], fact: Row) -> None:
+    _entered(cur, fact, fact["stage"], "imported" if fact.get("imported") else "created")
     cur.execute(
         """INSERT INTO deals (deal_id, name, owner_id, amount, currency, stage, status,
                stage_entered_at, close_date, created_at, updated_at, last_activity_at)
@@ -46,6 +55,12 @@ def _updated(cur: Cursor[Any], fact: Row) -> None:
     params: Row = {"deal_id": fact["deal_id"]}
     for field, change in fact["changes"].items():
         new = change["new"]
+        if field == "close_date":
+            cur.execute(
+                """INSERT INTO close_date_changes (event_id, deal_id, old_date, new_date, changed_at)
+                   VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING""",
+                (fact["event_id"], fact["deal_id"], change["old"], new, fact["occurred_at"]),
+            )
         if field == "next_step":
             sets += ["next_step_description = %(nsd)s", "next_step_due = %(nsdue)s"]
             params |= {"nsd": new["description"], "nsdue": new["due_date"]}
@@ -68,6 +83,7 @@ def _stage_changed(cur: Cursor[Any], fact: Row) -> None:
     if fact["type"] in _TERMINAL:
         cur.execute("UPDATE deals SET status = %s WHERE deal_id = %s", (_TERMINAL[fact["type"]], fact["deal_id"]))
         return
+    _entered(cur, fact, fact["to_stage"], _STAGE_KINDS[fact["type"]])
     cur.execute(
         "UPDATE deals SET stage = %s, stage_entered_at = %s WHERE deal_id = %s",
         (fact["to_stage"], fact["occurred_at"], fact["deal_id"]),
@@ -99,7 +115,17 @@ def _invalidated(cur: Cursor[Any], fact: Row) -> None:
 
 
 def _engagement(cur: Cursor[Any], fact: Row) -> None:
-    if is_buyer_response(fact["engagement"]):
+    engagement = fact["engagement"]
+    contacts = engagement_contacts(engagement)
+    cur.execute(
+        """INSERT INTO engagement (event_id, deal_id, type, contact_id, occurred_at, buyer_response,
+               buyer_engagement, outbound_touch)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING""",
+        (fact["event_id"], fact["deal_id"], fact["engagement_type"], contacts[0] if contacts else None,
+         fact["occurred_at"], is_buyer_response(engagement), is_buyer_engagement(engagement),
+         is_outbound_touch(engagement)),
+    )
+    if is_buyer_response(engagement):
         cur.execute(
             """UPDATE deals SET last_buyer_response_at = GREATEST(last_buyer_response_at, %s)
                WHERE deal_id = %s""",
