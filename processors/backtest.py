@@ -6,10 +6,10 @@ import itertools
 import json
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO
+from typing import IO, Any
 
 from processors.core import DealState, next_wake, process, tick
 from processors.core.benchmarks import BenchmarkLearner
@@ -142,17 +142,24 @@ def run_backtest(
     events_out: IO[bytes] | None,
     as_of: datetime | None = None,
     errors: IO[str] = sys.stderr,
+    sink: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> Summary:
-    """Replay ``lines`` and write alerts and facts as JSON lines, in the order produced."""
+    """Replay ``lines`` and write alerts and facts as JSON lines, in the order produced.
+
+    ``sink``, when given, also receives every output as ("fact" | "alert", wire payload).
+    """
     messages, invalid = read_messages(lines, errors)
     backtest = Backtest(playbook=playbook)
     backtest.summary.invalid = invalid
     outputs = (output for message in event_time_order(messages) for output in backtest.feed(message))
     for output in itertools.chain(outputs, backtest.advance_clock(as_of) if as_of is not None else ()):
-        if isinstance(output, Alert):
+        is_alert = isinstance(output, Alert)
+        if is_alert:
             alerts_out.write(to_bytes(output) + b"\n")
         elif events_out is not None:
             events_out.write(to_bytes(output) + b"\n")
+        if sink is not None:
+            sink("alert" if is_alert else "fact", output.model_dump(mode="json"))
     return backtest.summary
 
 

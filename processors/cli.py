@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -61,11 +62,44 @@ def start_projector(settings: Settings) -> tuple[threading.Thread, threading.Eve
     from projections.projector import Projector
 
     projector = Projector(settings.kafka_bootstrap, settings.database_url, settings.topics.events,
-                          settings.topics.alerts, load_playbook(settings.playbook))
+                          settings.topics.alerts, load_playbook(settings.playbook),
+                          batch_size=int(os.environ.get("DEALFLOW_PROJECTOR_BATCH", "1000")))
     stop = threading.Event()
     thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)
     thread.start()
     return thread, stop
+
+
+def _progress(total: int) -> Any:
+    def show(done: int) -> None:
+        width = 40
+        filled = int(width * done / total) if total else width
+        print(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done:>9,}/{total:,} records", end="", flush=True)
+
+    return show
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from processors.playbook_loader import load_playbook
+    from projections.migrate import apply_migrations
+    from projections.projector import Projector
+
+    settings = _settings(args)
+    apply_migrations(settings.database_url)
+    projector = Projector(settings.kafka_bootstrap, settings.database_url, settings.topics.events,
+                          settings.topics.alerts, load_playbook(settings.playbook), batch_size=args.batch_size)
+    projector.start()
+    try:
+        total = projector.reset()
+        print(f"==> rebuilding the projections from offset 0 of {settings.topics.events} and "
+              f"{settings.topics.alerts} ({total:,} records)")
+        started = time.monotonic()
+        written = projector.catch_up(_progress(total))
+        elapsed = time.monotonic() - started
+        print(f"\n==> done: {written:,} records in {elapsed:.1f}s ({written / max(elapsed, 1e-9):,.0f}/s)")
+    finally:
+        projector.close()
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -109,8 +143,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     playbook = load_playbook(_settings(args).playbook)
     alerts_out = open(args.out, "wb") if args.out else sys.stdout.buffer
     events_out = open(args.events_out, "wb") if args.events_out else None
+    projection = None
+    if args.database_url:
+        from projections.direct import DirectProjection
+
+        projection = DirectProjection(args.database_url, playbook)
     with _open_in(args.input) as lines:
-        summary = run_backtest(lines, playbook, alerts_out, events_out, as_of=args.as_of)
+        summary = run_backtest(lines, playbook, alerts_out, events_out, as_of=args.as_of,
+                               sink=projection.add if projection else None)
+    if projection is not None:
+        projection.close()
+        print(f"projected {projection.written:,} facts and alerts into the database", file=sys.stderr)
     for stream in (alerts_out, events_out):
         if stream is not None and stream is not sys.stdout.buffer:
             stream.close()
@@ -223,12 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loglevel", default="info", choices=["debug", "info", "warn", "error"])
     p.set_defaults(func=cmd_worker)
 
+    p = sub.add_parser("rebuild", help="drop and rebuild every projection from offset 0 of the log topics")
+    p.add_argument("--playbook", help="playbook TOML file")
+    p.add_argument("--batch-size", type=int, default=2000)
+    p.set_defaults(func=cmd_rebuild)
+
     p = sub.add_parser("backtest", help="replay a JSONL file of inbound messages through the core")
     p.add_argument("input", help="JSON-lines file of engagement and commands, or - for stdin")
     p.add_argument("--playbook", help="playbook TOML file")
     p.add_argument("--as-of", type=_parse_time, help="advance the clock to this moment at the end")
     p.add_argument("--out", help="alerts output (JSON lines; default stdout)")
     p.add_argument("--events-out", help="facts output (JSON lines)")
+    p.add_argument("--database-url", help="also build the PostgreSQL projections from the backtest (a separate "
+                                          "database, to compare a playbook's analytics before adopting it)")
     p.set_defaults(func=cmd_backtest)
 
     p = sub.add_parser("sample", help="produce the built-in sample stream (or write it with --out)")

@@ -1,8 +1,10 @@
 """The projector: reads facts and alerts from Kafka and writes them to PostgreSQL.
 
 Exactly-once effects: each batch's rows and the next offset of every partition it read are
-committed in one database transaction; on start (and after a database error) the projector
-seeks to the stored offsets. Kafka's own consumer-group offsets are never used.
+committed in one database transaction, under an advisory lock, and only if the batch starts
+exactly at the stored offsets (otherwise the projector seeks back to them). On start, after a
+database error and after `dealflow rebuild`, it resumes from the stored offsets. Kafka's own
+consumer-group offsets are never used.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +25,22 @@ from schemas.playbook import Playbook
 
 log = logging.getLogger("dealflow.projector")
 
+LOCK_KEY = 748_221_904
+"""Advisory lock held by every batch and by `dealflow rebuild`: one writer at a time."""
+
+PROJECTION_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "projected_facts",
+                     "engagement", "stage_entries", "close_date_changes")
+
 
 @dataclass
 class BatchResult:
-    records: int
-    facts_applied: int
-    alerts_applied: int
+    records: int = 0
+    facts_applied: int = 0
+    alerts_applied: int = 0
+
+
+class OffsetMismatch(Exception):
+    """A batch does not start at the stored offsets (another writer or a rebuild moved them)."""
 
 
 def sync_stage_criteria(conn: psycopg.Connection[Any], playbook: Playbook) -> None:
@@ -40,6 +52,22 @@ def sync_stage_criteria(conn: psycopg.Connection[Any], playbook: Playbook) -> No
                 "INSERT INTO stage_criteria (stage, criterion, position) VALUES (%s, %s, %s)",
                 [(s.name, c, i) for s in playbook.stages for i, c in enumerate(s.exit_criteria)],
             )
+
+
+def apply_payloads(cur: psycopg.Cursor[Any], payloads: Iterable[tuple[str, dict[str, Any]]]) -> BatchResult:
+    """Apply ("fact" | "alert", payload) pairs with one cursor; refresh the criteria of touched deals."""
+    result = BatchResult()
+    touched: set[str] = set()
+    for kind, payload in payloads:
+        result.records += 1
+        if kind == "alert":
+            apply_alert(cur, payload)
+            result.alerts_applied += 1
+        elif apply_fact(cur, payload):
+            result.facts_applied += 1
+            touched.add(payload["deal_id"])
+    refresh_criteria(cur, sorted(touched))
+    return result
 
 
 class Projector:
@@ -85,11 +113,11 @@ class Projector:
             found += [TopicPartition(topic, p) for p in sorted(partitions)]
         return found
 
-    def stored_offsets(self) -> dict[tuple[str, int], int]:
-        assert self.conn is not None
-        rows = self.conn.execute(
-            "SELECT topic, partition, next_offset FROM projector_offsets WHERE consumer = %s", (self.name,)
-        ).fetchall()
+    def stored_offsets(self, cur: psycopg.Cursor[Any] | None = None) -> dict[tuple[str, int], int]:
+        query = "SELECT topic, partition, next_offset FROM projector_offsets WHERE consumer = %s"
+        source: Any = cur if cur is not None else self.conn
+        assert source is not None
+        rows = source.execute(query, (self.name,)).fetchall()
         return {(topic, partition): offset for topic, partition, offset in rows}
 
     def _seek_to_stored(self) -> None:
@@ -120,30 +148,35 @@ class Projector:
             self.consumer.close()
         if self.conn is not None:
             self.conn.close()
+        self.consumer = self.conn = None
 
     # -- work ---------------------------------------------------------------------------
-    def write_batch(self, records: Iterable[Any]) -> BatchResult:
+    def _check_start(self, cur: psycopg.Cursor[Any], records: list[Any]) -> dict[tuple[str, int], int]:
+        stored = self.stored_offsets(cur)
+        next_offsets: dict[tuple[str, int], int] = {}
+        for record in records:
+            tp = (record.topic, record.partition)
+            if tp not in next_offsets and tp in stored and stored[tp] != record.offset:
+                raise OffsetMismatch(f"{tp}: batch starts at {record.offset}, stored offset is {stored[tp]}")
+            next_offsets[tp] = record.offset + 1
+        return next_offsets
+
+    def _decode(self, records: list[Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+        for record in records:
+            try:
+                payload = json.loads(record.value)
+            except (TypeError, ValueError):
+                log.error("skipping undecodable record %s/%s@%s", record.topic, record.partition, record.offset)
+                continue
+            yield ("alert" if record.topic == self.alerts_topic else "fact"), payload
+
+    def write_batch(self, records: list[Any]) -> BatchResult:
         """Apply records and store the next offsets, in one transaction."""
         assert self.conn is not None
-        result = BatchResult(0, 0, 0)
-        next_offsets: dict[tuple[str, int], int] = {}
-        touched: set[str] = set()
         with self.conn.transaction(), self.conn.cursor() as cur:
-            for record in records:
-                result.records += 1
-                next_offsets[(record.topic, record.partition)] = record.offset + 1
-                try:
-                    payload = json.loads(record.value)
-                except (TypeError, ValueError):
-                    log.error("skipping undecodable record %s/%s@%s", record.topic, record.partition, record.offset)
-                    continue
-                if record.topic == self.alerts_topic:
-                    apply_alert(cur, payload)
-                    result.alerts_applied += 1
-                elif apply_fact(cur, payload):
-                    result.facts_applied += 1
-                    touched.add(payload["deal_id"])
-            refresh_criteria(cur, sorted(touched))
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            next_offsets = self._check_start(cur, records)
+            result = apply_payloads(cur, self._decode(records))
             cur.executemany(
                 """INSERT INTO projector_offsets (consumer, topic, partition, next_offset, updated_at)
                    VALUES (%s, %s, %s, %s, now())
@@ -154,22 +187,35 @@ class Projector:
         return result
 
     def poll_once(self, timeout_ms: int = 500) -> BatchResult:
-        """Poll one batch and write it."""
+        """Poll one batch and write it (seeking back to the stored offsets if they moved)."""
         assert self.consumer is not None
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [record for batch in polled.values() for record in batch]
         if not records:
-            return BatchResult(0, 0, 0)
-        return self.write_batch(records)
+            return BatchResult()
+        try:
+            return self.write_batch(records)
+        except OffsetMismatch as exc:
+            log.info("offsets moved (%s); resuming from the stored offsets", exc)
+            self._seek_to_stored()
+            return BatchResult()
+
+    def lag(self) -> int:
+        """Records between the stored offsets and the end of the topics."""
+        assert self.consumer is not None
+        ends = self.consumer.end_offsets(list(self.consumer.assignment()))
+        stored = self.stored_offsets()
+        begins = self.consumer.beginning_offsets(list(ends))
+        return sum(end - stored.get((tp.topic, tp.partition), begins[tp]) for tp, end in ends.items())
 
     def run(self, stop: threading.Event) -> None:
         """Project until ``stop`` is set; on a database error, back off and resume from stored offsets."""
         backoff = 0.5
         while not stop.is_set():
             try:
-                if self.conn is None or self.consumer is None:
+                if self.consumer is None:
                     self.start()
-                elif self.conn.closed:
+                elif self.conn is None or self.conn.closed:
                     self.conn = self._connect()
                     self._seek_to_stored()
                 self.poll_once()
@@ -181,3 +227,39 @@ class Projector:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
         self.close()
+
+    # -- rebuild ------------------------------------------------------------------------
+    def reset(self) -> int:
+        """Empty every projection table and point the offsets at the start of the log; return its size."""
+        assert self.conn is not None and self.consumer is not None
+        partitions = list(self.consumer.assignment())
+        begins = self.consumer.beginning_offsets(partitions)
+        ends = self.consumer.end_offsets(partitions)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            cur.execute(f"TRUNCATE {', '.join(PROJECTION_TABLES)}")
+            cur.execute("DELETE FROM projector_offsets WHERE consumer = %s", (self.name,))
+            cur.executemany(
+                "INSERT INTO projector_offsets (consumer, topic, partition, next_offset) VALUES (%s, %s, %s, %s)",
+                [(self.name, tp.topic, tp.partition, begins[tp]) for tp in partitions],
+            )
+        self._seek_to_stored()
+        return sum(ends[tp] - begins[tp] for tp in partitions)
+
+    def catch_up(self, progress: Callable[[int], None] | None = None, idle_seconds: float = 5.0) -> int:
+        """Project until the stored offsets reach the end offsets seen now; return records written."""
+        assert self.consumer is not None
+        ends = self.consumer.end_offsets(list(self.consumer.assignment()))
+        written, idle_since = 0, time.monotonic()
+        while True:
+            stored = self.stored_offsets()
+            if all(stored.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items()):
+                return written
+            result = self.poll_once()
+            if result.records:
+                written += result.records
+                idle_since = time.monotonic()
+                if progress is not None:
+                    progress(written)
+            elif time.monotonic() - idle_since > idle_seconds:
+                raise RuntimeError("the projector stopped making progress before reaching the end of the log")

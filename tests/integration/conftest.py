@@ -62,21 +62,39 @@ def _database_url(base: str, name: str) -> str:
 
 
 @contextmanager
+def fresh_database(base: Settings) -> Iterator[str]:
+    """A new database with the migrations applied (its URL); dropped afterwards."""
+    database = f"dealflow_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    url = _database_url(base.database_url, database)
+    try:
+        apply_migrations(url)
+        yield url
+    finally:
+        with psycopg.connect(base.database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@contextmanager
 def isolated(base: Settings, **changes: Any) -> Iterator[Settings]:
     """Settings with fresh topics, Faust app id and database; the database is dropped afterwards."""
     run = uuid.uuid4().hex[:8]
     topics = Topics(**{f.name: f"t{run}.{getattr(Topics(), f.name)}" for f in dataclasses.fields(Topics)})
-    database = f"dealflow_test_{run}"
-    with psycopg.connect(base.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    url = _database_url(base.database_url, database)
-    apply_migrations(url)
     ensure_topics(base.kafka_bootstrap, topics.all(), base.partitions)
-    try:
+    with fresh_database(base) as url:
         yield dataclasses.replace(base, topics=topics, database_url=url, app_id=f"dealflow-test-{run}", **changes)
-    finally:
-        with psycopg.connect(base.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+SNAPSHOT_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "engagement",
+                   "stage_entries", "close_date_changes", "projected_facts")
+
+
+def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every projection table's rows, sorted (offsets and their timestamps excluded)."""
+    with psycopg.connect(database_url) as conn:
+        return {table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+                for table in SNAPSHOT_TABLES}
 
 
 @pytest.fixture(scope="session")
@@ -106,12 +124,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """A `dealflow worker` subprocess; its output goes to a log file shown on failure."""
 
-    def __init__(self, settings: Settings, log_path: Path, *args: str) -> None:
+    def __init__(self, settings: Settings, log_path: Path, *args: str, extra_env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "processors.cli", "worker", *args],
-            cwd=REPO_ROOT, env=settings_env(settings), stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, env=settings_env(settings) | (extra_env or {}), stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
