@@ -124,7 +124,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """A `dealflow worker` subprocess; its output goes to a log file shown on failure."""
 
-    def __init__(self, settings: Settings, log_path: Path, *args: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, log_path: Path, *args: str,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.log_path = log_path
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(

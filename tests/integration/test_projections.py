@@ -76,7 +76,8 @@ def test_every_table_is_projected_from_the_live_pipeline(settings: Settings, wor
         ("acme", "exit_criteria_unmet"), ("globex", "exit_criteria_unmet"), ("initech", "reason_required"),
         ("hooli", "exit_criteria_unmet")]
     alert_types = {t for (t,) in _rows(url, "SELECT type FROM alerts WHERE deal_id LIKE %s", f"%{run}")}
-    assert {"gate.rejected", "deal.late_stage_entered", "stakeholders.review_requested", "fields.missing"} <= alert_types
+    expected_types = {"gate.rejected", "deal.late_stage_entered", "stakeholders.review_requested", "fields.missing"}
+    assert expected_types <= alert_types
     resolved = _rows(url, "SELECT count(*) FROM alerts WHERE deal_id = %s AND status = 'resolved'", f"hooli{run}")
     assert resolved[0][0] >= 1  # closing won resolves its open condition alerts
     engagement = _rows(url, "SELECT type, buyer_response FROM engagement WHERE deal_id = %s ORDER BY occurred_at",
@@ -158,8 +159,8 @@ def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
             projector = WorkerProcess(crash_settings, tmp_path / f"crash-{attempt}.log", "--only", "projector",
                                       extra_env=env_batch)
             threshold = total * (attempt + 1) // 5
-            wait_for(lambda: _rows(url, "SELECT coalesce(sum(next_offset), 0) FROM projector_offsets")[0][0]
-                     >= threshold, what=f"progress past {threshold}", worker=projector)
+            wait_for(lambda limit=threshold: _rows(url, "SELECT coalesce(sum(next_offset), 0) FROM projector_offsets")
+                     [0][0] >= limit, what=f"progress past {threshold}", worker=projector)
             if _caught_up(url, total):
                 projector.stop()
                 break
