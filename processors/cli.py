@@ -230,6 +230,53 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from processors.playbook_loader import load_playbook
+    from processors.views import print_tables, stage_order, table, to_json
+    from projections.queries import pipeline
+
+    settings = _settings(args)
+    rows = stage_order(load_playbook(settings.playbook), pipeline(settings.database_url))
+    if args.json:
+        print(to_json(rows))
+    else:
+        print_tables(table("Pipeline: deals per stage", rows, ["status", "stage", "deals", "amount", "open_alerts"]))
+    return 0
+
+
+def cmd_deal(args: argparse.Namespace) -> int:
+    from processors.views import print_tables, table, to_json
+    from projections.queries import deal
+
+    found = deal(_settings(args).database_url, args.deal_id)
+    if found is None:
+        print(f"no deal {args.deal_id!r} in the projections", file=sys.stderr)
+        return 1
+    if args.json:
+        print(to_json(found))
+        return 0
+    row = found["deal"]
+    summary = [{"field": key, "value": value} for key, value in row.items()]
+    print_tables(table(f"Deal {args.deal_id}", summary), table("Timeline", found["timeline"]),
+                 table("Engagement", found["engagement"]))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from processors.views import print_tables, table, to_json
+    from projections.queries import review
+
+    rows = review(_settings(args).database_url, args.cadence, seed=args.seed, per_stage=args.per_stage)
+    if args.json:
+        print(to_json(rows))
+        return 0
+    titles = {"weekly": "Weekly review: every late-stage deal",
+              "monthly": "Monthly review: mid-stage deals stuck longer than the stage average",
+              "quarterly": f"Quarterly audit sample (seed {args.seed}, {args.per_stage} per stage)"}
+    print_tables(table(titles[args.cadence], rows))
+    return 0
+
+
 def cmd_contract(args: argparse.Namespace) -> int:
     from schemas.export import CONTRACT_DIR, check_contract, write_contract
 
@@ -300,6 +347,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("contract", help="export the JSON Schemas and AsyncAPI document")
     p.add_argument("--check", action="store_true", help="fail if the checked-in files drifted")
     p.set_defaults(func=cmd_contract)
+
+    p = sub.add_parser("pipeline", help="deals per stage with counts, amounts and open alerts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("deal", help="one deal's timeline: stage changes, evidence, engagement, alerts")
+    p.add_argument("deal_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_deal)
+
+    p = sub.add_parser("review", help="inspection queues: weekly late-stage, monthly stuck, quarterly audit sample")
+    p.add_argument("cadence", choices=["weekly", "monthly", "quarterly"])
+    p.add_argument("--seed", type=float, default=1.0, help="quarterly: seed of the reproducible sample")
+    p.add_argument("--per-stage", type=int, default=3, help="quarterly: deals sampled per stage")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("demo", help="run the live pipeline on the sample stream (stack must be up)")
     p.add_argument("--seconds", type=float, default=60.0, help="how long to watch the output")
