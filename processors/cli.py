@@ -58,12 +58,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def start_projector(settings: Settings) -> tuple[threading.Thread, threading.Event]:
     """Run the projector in a background thread; set the event to stop it."""
+    from processors.instrument import ProjectorObserver
     from processors.playbook_loader import load_playbook
     from projections.projector import Projector
 
     projector = Projector(settings.kafka_bootstrap, settings.database_url, settings.topics.events,
                           settings.topics.alerts, load_playbook(settings.playbook),
-                          batch_size=int(os.environ.get("DEALFLOW_PROJECTOR_BATCH", "1000")))
+                          batch_size=int(os.environ.get("DEALFLOW_PROJECTOR_BATCH", "1000")),
+                          observer=ProjectorObserver())
     stop = threading.Event()
     thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)
     thread.start()
@@ -102,10 +104,29 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_http(settings: Settings) -> None:
+    import logging
+
+    from processors.http_server import serve
+
+    try:
+        server = serve(settings)
+    except OSError as exc:
+        raise SystemExit(f"dealflow: cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
+                         f"{exc.strerror} (set DEALFLOW_METRICS_PORT, or 0 for any free port)") from None
+    host, port = server.server_address[:2]
+    logging.getLogger("dealflow").warning("metrics and health on http://%s:%s/metrics /healthz /readyz", host, port)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
+    import logging.config
+
+    from processors.logs import logging_config
     from projections.migrate import apply_migrations
 
     settings = _settings(args)
+    logging.config.dictConfig(logging_config(args.loglevel))
+    _serve_http(settings)
     if args.only in (None, "projector"):
         apply_migrations(settings.database_url)
     if args.only == "projector":

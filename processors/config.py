@@ -47,6 +47,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     playbook: str | None = None
     metrics_port: int = DEFAULT_METRICS_PORT
+    metrics_host: str = "127.0.0.1"
     partitions: int = 6
     state_dir: Path = Path(".dealflow")
     app_id: str = "dealflow"
@@ -65,6 +66,7 @@ class Settings:
             database_url=_env("DEALFLOW_DATABASE_URL", DEFAULT_DATABASE_URL),
             playbook=os.environ.get("DEALFLOW_PLAYBOOK") or None,
             metrics_port=int(_env("DEALFLOW_METRICS_PORT", str(DEFAULT_METRICS_PORT))),
+            metrics_host=_env("DEALFLOW_METRICS_HOST", "127.0.0.1"),
             partitions=int(_env("DEALFLOW_PARTITIONS", "6")),
             state_dir=Path(_env("DEALFLOW_HOME", ".dealflow")).resolve(),
             app_id=_env("DEALFLOW_APP_ID", "dealflow"),

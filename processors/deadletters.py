@@ -13,6 +13,7 @@ def dead_letter(
     reason: str,
     field: str | None,
     *,
+    code: str = "invalid_field",
     topic: str,
     partition: int | None,
     offset: int | None,
@@ -26,6 +27,7 @@ def dead_letter(
         text = None
     return DeadLetter(
         reason=reason,
+        reason_code=code,
         field=field,
         source_topic=topic,
         source_partition=partition,

@@ -30,6 +30,8 @@ class Outcome:
     decision: Decision = field(default_factory=Decision)
     state: DealState | None = None
     dead_letter: DeadLetter | None = None
+    message_type: str | None = None
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class Origin:
 
 
 def _dead(raw: bytes | None, exc: InvalidMessage, origin: Origin, now: datetime) -> Outcome:
-    letter = dead_letter(raw, exc.reason, exc.field, topic=origin.topic, partition=origin.partition,
+    letter = dead_letter(raw, exc.reason, exc.field, code=exc.code, topic=origin.topic, partition=origin.partition,
                          offset=origin.offset, at=now)
     return Outcome(dead_letter=letter)
 
@@ -62,6 +64,7 @@ def handle_record(
                 f"Kafka key {key.decode('utf-8', 'replace')!r} is not the message's deal_id "
                 f"{message.deal_id!r} (messages must be keyed by deal_id)",
                 "deal_id",
+                code="wrong_key",
             )
     except InvalidMessage as exc:
         return _dead(raw, exc, origin, now)
@@ -70,9 +73,10 @@ def handle_record(
         decision, new_state = process(message, state, playbook, now)
     except Exception as exc:  # noqa: BLE001 - one bad message must never stop the pipeline
         log.exception("internal error on %s/%s@%s", origin.topic, origin.partition, origin.offset)
-        return _dead(raw, InvalidMessage(f"internal error while processing: {type(exc).__name__}: {exc}"),
+        return _dead(raw, InvalidMessage(f"internal error while processing: {type(exc).__name__}: {exc}",
+                                    code="internal_error"),
                      origin, now)
-    return Outcome(decision=decision, state=new_state)
+    return Outcome(decision=decision, state=new_state, message_type=message.type, occurred_at=message.occurred_at)
 
 
 def handle_tick(raw: bytes | None, load_state: StateLoader, playbook: Playbook, now: datetime) -> Outcome:

@@ -17,16 +17,20 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 from typing import Any
 
 import faust
 
+from processors import metrics
 from processors.config import Settings
 from processors.core import DealState, next_wake
 from processors.core.benchmarks import BenchmarkLearner
 from processors.deadlines import DeadlineIndex
 from processors.handling import Origin, Outcome, handle_record, handle_tick
+from processors.instrument import observe_alerts, observe_outcome
+from processors.logs import logging_config
 from processors.playbook_loader import load_playbook
 from processors.scheduling import TimestampOrderedScheduling
 from processors.serde import state_from_json, state_to_json, to_bytes
@@ -46,7 +50,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
     """Build the Faust app with its topics, the deal-state table, the agent and the deadline timer."""
     learner = BenchmarkLearner(load_playbook(settings.playbook))
     current = {"playbook": learner.effective_playbook()}
@@ -63,6 +67,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         datadir=str(datadir),
         ConsumerScheduler=TimestampOrderedScheduling,
+        logging_config=logging_config(loglevel),
     )
     inbound = app.topic(topics.engagement, topics.commands, settings.deadline_topic,
                         partitions=settings.partitions, **RAW)
@@ -102,8 +107,16 @@ def create_app(settings: Settings) -> faust.App:
                 outcome = handle_record(event.value, event.key, kind, origin, load_state, playbook, now)
                 if outcome.dead_letter is not None:
                     log.warning("dead-lettered %s/%s@%s: %s", origin.topic, origin.partition, origin.offset,
-                                outcome.dead_letter.reason)
+                                outcome.dead_letter.reason, extra={"topic": origin.topic, "offset": origin.offset})
             await publish(outcome, event.key)
+            if message.topic == settings.deadline_topic:
+                observe_alerts(outcome.decision.alerts)
+            else:
+                observe_outcome(outcome, kind, playbook, _utcnow())
+            highwater = app.consumer.highwater(message.tp)
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels("worker", message.topic, str(message.partition)).set(
+                    max(0, highwater - message.offset - 1))
             if any([learner.observe(fact) for fact in outcome.decision.facts]):
                 current["playbook"] = learner.effective_playbook()
                 log.info("stage benchmarks in use: %s", learner.in_use())
@@ -117,6 +130,7 @@ def create_app(settings: Settings) -> faust.App:
     async def fire_deadlines() -> None:
         if app.in_recovery or app.rebalancing:
             return
+        started = time.monotonic()
         playbook = current["playbook"]
         generation = app.consumer_generation_id
         if built_for["generation"] != generation:
@@ -128,6 +142,8 @@ def create_app(settings: Settings) -> faust.App:
         for due, deal_id in index.pop_due(_utcnow()):
             tick = {"deal_id": deal_id, "due": due.isoformat()}
             await deadline_ticks.send(key=deal_id.encode(), value=json.dumps(tick).encode())
+        metrics.DEADLINE_INDEX.set(len(index))
+        metrics.DEADLINE_ROUND.observe(time.monotonic() - started)
 
     return app
 
@@ -135,6 +151,6 @@ def create_app(settings: Settings) -> faust.App:
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the Faust worker in the foreground until interrupted."""
     ensure_topics(settings.kafka_bootstrap, [settings.deadline_topic], settings.partitions)
-    app = create_app(settings)
+    app = create_app(settings, loglevel)
     sys.argv = [sys.argv[0], "worker", "--without-web", "-l", loglevel]
     app.main()

@@ -83,6 +83,7 @@ class Projector:
         *,
         name: str = "projector",
         batch_size: int = 1000,
+        observer: Any | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.database_url = database_url
@@ -91,6 +92,7 @@ class Projector:
         self.playbook = playbook
         self.name = name
         self.batch_size = batch_size
+        self.observer = observer
         self.conn: psycopg.Connection[Any] | None = None
         self.consumer: KafkaConsumer | None = None
 
@@ -193,20 +195,35 @@ class Projector:
         records = [record for batch in polled.values() for record in batch]
         if not records:
             return BatchResult()
+        started = time.monotonic()
         try:
-            return self.write_batch(records)
+            result = self.write_batch(records)
         except OffsetMismatch as exc:
             log.info("offsets moved (%s); resuming from the stored offsets", exc)
             self._seek_to_stored()
             return BatchResult()
+        if self.observer is not None:
+            self.observer.batch(records, time.monotonic() - started)
+        return result
 
-    def lag(self) -> int:
-        """Records between the stored offsets and the end of the topics."""
+    def report(self) -> None:
+        """Publish lag and pipeline figures to the observer (at its own pace)."""
+        if self.observer is None or not self.observer.due():
+            return
+        assert self.conn is not None
+        self.observer.lag(self.lag_by_partition())
+        deals = self.conn.execute("SELECT stage, count(*) FROM deals WHERE status = 'open' GROUP BY stage").fetchall()
+        alerts = self.conn.execute("SELECT type, count(*) FROM alerts WHERE status = 'raised' GROUP BY type").fetchall()
+        self.observer.pipeline(dict(deals), dict(alerts))
+
+    def lag_by_partition(self) -> dict[tuple[str, int], int]:
+        """Records between the stored offsets and the end of each partition."""
         assert self.consumer is not None
         ends = self.consumer.end_offsets(list(self.consumer.assignment()))
         stored = self.stored_offsets()
         begins = self.consumer.beginning_offsets(list(ends))
-        return sum(end - stored.get((tp.topic, tp.partition), begins[tp]) for tp, end in ends.items())
+        return {(tp.topic, tp.partition): end - stored.get((tp.topic, tp.partition), begins[tp])
+                for tp, end in ends.items()}
 
     def run(self, stop: threading.Event) -> None:
         """Project until ``stop`` is set; on a database error, back off and resume from stored offsets."""
@@ -219,6 +236,7 @@ class Projector:
                     self.conn = self._connect()
                     self._seek_to_stored()
                 self.poll_once()
+                self.report()
                 backoff = 0.5
             except psycopg.OperationalError as exc:
                 log.warning("database unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)

@@ -11,6 +11,9 @@ class DeadLetter(WireModel):
     """The original message, where it came from, and why it was refused."""
 
     reason: str
+    reason_code: str = "invalid_field"
+    """A bounded category: malformed_json, not_utf8, too_large, not_an_object, missing_type,
+    unknown_type, invalid_field, wrong_key or internal_error."""
     field: str | None
     source_topic: str
     source_partition: int | None

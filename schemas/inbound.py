@@ -26,35 +26,45 @@ _ADAPTERS: dict[str | None, TypeAdapter[Any]] = {
 }
 
 
-class InvalidMessage(ValueError):
-    """An inbound message that cannot be processed; ``field`` names the offending field."""
+ReasonCode = Literal["malformed_json", "not_utf8", "too_large", "not_an_object", "missing_type", "unknown_type",
+                     "invalid_field", "wrong_key", "internal_error"]
 
-    def __init__(self, reason: str, field: str | None = None) -> None:
+
+class InvalidMessage(ValueError):
+    """An inbound message that cannot be processed.
+
+    ``reason`` is for people, ``field`` names the offending field, ``code`` is a bounded
+    category (for metrics and filtering).
+    """
+
+    def __init__(self, reason: str, field: str | None = None, code: ReasonCode = "invalid_field") -> None:
         super().__init__(reason)
         self.reason = reason
         self.field = field
+        self.code: ReasonCode = code
 
 
 def _reject_constant(name: str) -> None:
-    raise InvalidMessage(f"malformed JSON: {name} is not allowed")
+    raise InvalidMessage(f"malformed JSON: {name} is not allowed", code="malformed_json")
 
 
 def _decode(raw: bytes | str) -> dict[str, Any]:
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > MAX_MESSAGE_BYTES:
-        raise InvalidMessage(f"message too large: {size} bytes (limit {MAX_MESSAGE_BYTES})")
+        raise InvalidMessage(f"message too large: {size} bytes (limit {MAX_MESSAGE_BYTES})", code="too_large")
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
-        raise InvalidMessage(f"message is not UTF-8: {exc.reason} at byte {exc.start}") from None
+        raise InvalidMessage(f"message is not UTF-8: {exc.reason} at byte {exc.start}", code="not_utf8") from None
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise InvalidMessage(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InvalidMessage(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                             code="malformed_json") from None
     except RecursionError:
-        raise InvalidMessage("malformed JSON: nested too deeply") from None
+        raise InvalidMessage("malformed JSON: nested too deeply", code="malformed_json") from None
     if not isinstance(data, dict):
-        raise InvalidMessage(f"message is a JSON {type(data).__name__}, expected an object")
+        raise InvalidMessage(f"message is a JSON {type(data).__name__}, expected an object", code="not_an_object")
     return data
 
 
@@ -84,7 +94,7 @@ def parse_inbound(raw: bytes | str, kind: InboundKind | None = None) -> Inbound:
     data = _decode(raw)
     message_type = data.get("type")
     if message_type is None:
-        raise InvalidMessage("field 'type': missing", "type")
+        raise InvalidMessage("field 'type': missing", "type", code="missing_type")
     expected = _expected_types(kind)
     if not isinstance(message_type, str) or message_type not in expected:
         where = f" on the {kind} topic" if kind else ""
@@ -92,6 +102,7 @@ def parse_inbound(raw: bytes | str, kind: InboundKind | None = None) -> Inbound:
             f"field 'type': unknown message type {message_type!r}{where} "
             f"(expected one of {', '.join(sorted(expected))})",
             "type",
+            code="unknown_type",
         )
     try:
         return _ADAPTERS[kind].validate_python(data)  # type: ignore[no-any-return]

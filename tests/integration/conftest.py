@@ -83,7 +83,8 @@ def isolated(base: Settings, **changes: Any) -> Iterator[Settings]:
     topics = Topics(**{f.name: f"t{run}.{getattr(Topics(), f.name)}" for f in dataclasses.fields(Topics)})
     ensure_topics(base.kafka_bootstrap, topics.all(), base.partitions)
     with fresh_database(base) as url:
-        yield dataclasses.replace(base, topics=topics, database_url=url, app_id=f"dealflow-test-{run}", **changes)
+        yield dataclasses.replace(base, topics=topics, database_url=url, app_id=f"dealflow-test-{run}",
+                                  **({"metrics_port": 0} | changes))
 
 
 SNAPSHOT_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "engagement",
@@ -113,6 +114,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "DEALFLOW_APP_ID": settings.app_id,
         "DEALFLOW_PARTITIONS": str(settings.partitions),
         "DEALFLOW_TICK_SECONDS": str(settings.tick_seconds),
+        "DEALFLOW_METRICS_PORT": str(settings.metrics_port),
         **{f"DEALFLOW_TOPIC_{f.name.upper()}": getattr(settings.topics, f.name)
            for f in dataclasses.fields(Topics)},
     })
