@@ -104,7 +104,6 @@ class Backtest:
         assert self.learner is not None
         if self.learner.observe(fact):
             self.playbook = self.learner.effective_playbook()
-        self.summary.benchmarks = self.learner.describe()
 
     def _store(self, state: DealState) -> None:
         self.states[state.deal_id] = state
@@ -160,6 +159,8 @@ def run_backtest(
             events_out.write(to_bytes(output) + b"\n")
         if sink is not None:
             sink("alert" if is_alert else "fact", output.model_dump(mode="json"))
+    assert backtest.learner is not None
+    backtest.summary.benchmarks = backtest.learner.describe()
     return backtest.summary
 
 

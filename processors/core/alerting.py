@@ -33,8 +33,13 @@ def _raise(state: DealState, condition: Condition, episode: int) -> Alert:
 
 
 def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[Alert], DealState]:
-    """Raise what became true and resolve what cleared, as of ``at``."""
-    active = {condition.key: condition for condition in find(state, playbook, at).active}
+    """Raise what became true and resolve what cleared, as of ``at``.
+
+    The next wake-up moment found on the way is kept in the state (``wake``) until a fact
+    changes the deal, so the deadline index and ``advance`` need not evaluate again.
+    """
+    found = find(state, playbook, at)
+    active = {condition.key: condition for condition in found.active}
     alerts: list[Alert] = []
     open_alerts = dict(state.open_alerts)
     episodes = dict(state.episodes)
@@ -50,7 +55,11 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
         alert = _raise(state, condition, episodes[key])
         open_alerts[key] = OpenAlert(alert=alert, identity=condition.identity)
         alerts.append(alert)
-    update: dict[str, Any] = {"evaluated_at": max(at, state.evaluated_at or at)}
+    evaluated_at = max(at, state.evaluated_at or at)
+    update: dict[str, Any] = {"evaluated_at": evaluated_at, "wake_known": True,
+                              "wake": found.next_wake if evaluated_at == at else None}
+    if evaluated_at != at:
+        update["wake_known"] = False
     if alerts:
         update |= {"open_alerts": open_alerts, "episodes": episodes}
     return alerts, state.model_copy(update=update)
@@ -61,8 +70,9 @@ def next_wake(state: DealState, playbook: Playbook, after: datetime | None = Non
     moment = after or state.evaluated_at
     if moment is None:
         return None
-    later = [wake for wake in find(state, playbook, moment).wake if wake > moment]
-    return min(later) if later else None
+    if after is None and state.wake_known:
+        return state.wake
+    return find(state, playbook, moment).next_wake
 
 
 def advance(state: DealState, playbook: Playbook, until: datetime) -> tuple[list[Alert], DealState]:
@@ -74,5 +84,6 @@ def advance(state: DealState, playbook: Playbook, until: datetime) -> tuple[list
         raised, state = evaluate(state, playbook, moment)
         alerts += raised
     if until > state.evaluated_at:  # type: ignore[operator]
+        # Nothing changes before the next wake-up, so it stays valid as the clock moves on.
         state = state.model_copy(update={"evaluated_at": until})
     return alerts, state

@@ -7,6 +7,7 @@ Windowed detectors find ``since`` by walking back through the moments their wind
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -40,14 +41,19 @@ class Condition:
 @dataclass
 class Findings:
     active: list[Condition] = field(default_factory=list)
-    wake: list[datetime] = field(default_factory=list)
+    next_wake: datetime | None = None
+    """The earliest moment after the evaluation at which a condition may change."""
+
+    def wake_at(self, moment: datetime) -> None:
+        if self.next_wake is None or moment < self.next_wake:
+            self.next_wake = moment
 
     def threshold(self, at: datetime, condition: Condition) -> None:
         """Active once ``at`` reaches ``condition.since``; otherwise wake up then."""
         if condition.since <= at:
             self.active.append(condition)
         else:
-            self.wake.append(condition.since)
+            self.wake_at(condition.since)
 
 
 def _days(value: float) -> timedelta:
@@ -65,16 +71,32 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _since(active_at: Callable[[datetime], bool], points: Iterable[datetime], at: datetime) -> datetime | None:
-    """The moment a piecewise-constant condition last became true, if it holds at ``at``."""
-    past = sorted({p for p in points if p <= at}, reverse=True)
-    if not past or not active_at(past[0]):
+    """The moment a piecewise-constant condition last became true, if it holds at ``at``.
+
+    ``points`` are the moments the condition may change; it is constant from one to the next.
+    """
+    if not active_at(at):
         return None
-    since = past[0]
+    past = sorted({p for p in points if p <= at}, reverse=True)
+    since = past[0] if past else at
     for point in past[1:]:
         if not active_at(point):
             break
         since = point
     return since
+
+
+def _wake_after(found: Findings, times: list[datetime], offsets: Iterable[timedelta], at: datetime) -> None:
+    """Wake at the first moment after ``at`` that a time in ``times`` (sorted) plus an offset reaches."""
+    for offset in offsets:
+        i = bisect_right(times, at - offset)
+        if i < len(times):
+            found.wake_at(times[i] + offset)
+
+
+def _count(times: list[datetime], after: datetime, until: datetime) -> int:
+    """How many of the sorted ``times`` lie in (after, until]."""
+    return bisect_right(times, until) - bisect_right(times, after)
 
 
 # -- time in stage ([V2], [V3], [G6]) ----------------------------------------------------
@@ -139,17 +161,18 @@ def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: F
         return
     window = _days(d.single_threaded_window_days)
     engagements = [e for e in state.buyer_engagements if e.contacts]
+    times = [e.at for e in engagements]
 
     def in_window(x: datetime) -> list[set[str]]:
-        return [set(e.contacts) for e in engagements if x - window < e.at <= x]
+        start, end = bisect_right(times, x - window), bisect_right(times, x)
+        return [set(e.contacts) for e in engagements[start:end]]
 
     def active_at(x: datetime) -> bool:
         recent = in_window(x)
         return len(recent) >= d.single_threaded_min_engagements and len(set().union(*recent)) == 1
 
-    points = [e.at for e in engagements] + [e.at + window for e in engagements]
-    found.wake += [p for p in points if p > at]
-    since = _since(active_at, points, at)
+    _wake_after(found, times, (timedelta(0), window), at)
+    since = _since(active_at, times + [t + window for t in times], at)
     if since is not None:
         [contact] = set().union(*in_window(at))
         found.active.append(Condition("deal.single_threaded", "warning", max(since, state.stage_entered_at or since),
@@ -206,17 +229,17 @@ def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings
     times = [e.at for e in state.buyer_engagements]
 
     def rates(x: datetime) -> tuple[int, float, float]:
-        recent = sum(1 for t in times if x - recent_span < t <= x)
-        baseline = sum(1 for t in times if x - recent_span - baseline_span < t <= x - recent_span)
+        recent = _count(times, x - recent_span, x)
+        baseline = _count(times, x - recent_span - baseline_span, x - recent_span)
         return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
 
     def active_at(x: datetime) -> bool:
         baseline, recent_rate, baseline_rate = rates(x)
         return baseline >= d.velocity_min_baseline and recent_rate < d.velocity_drop_ratio * baseline_rate
 
-    points = [p for t in times for p in (t, t + recent_span, t + recent_span + baseline_span)]
-    found.wake += [p for p in points if p > at]
-    since = _since(active_at, points, at)
+    offsets = (timedelta(0), recent_span, recent_span + baseline_span)
+    _wake_after(found, times, offsets, at)
+    since = _since(active_at, [t + offset for t in times for offset in offsets], at)
     if since is not None:
         _, recent_rate, baseline_rate = rates(since)
         found.active.append(Condition("velocity.dropped", "warning", since, "velocity",

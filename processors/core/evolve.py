@@ -130,6 +130,8 @@ def evolve(state: DealState, fact: Fact) -> DealState:
     """The deal state after ``fact``."""
     apply = _APPLY.get(fact.type)  # type: ignore[attr-defined]
     update = apply(state, fact) if apply else {}
+    if state.wake_known:
+        update["wake_known"] = False  # the deal changed: its next wake-up must be found again
     if fact.caused_by is not None:
         if fact.caused_by not in state.seen:
             update["seen"] = [*state.seen, fact.caused_by]

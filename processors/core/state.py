@@ -88,6 +88,9 @@ class DealState(BaseModel):
     episodes: dict[str, int] = Field(default_factory=dict)
     evaluated_at: datetime | None = None
     """The deal's detector clock: the latest moment its conditions were evaluated."""
+    wake: datetime | None = None
+    wake_known: bool = False
+    """``wake``: the next moment after ``evaluated_at`` the conditions may change, while ``wake_known``."""
 
     @property
     def exists(self) -> bool:

@@ -62,7 +62,8 @@ def test_evolve_over_the_emitted_facts_reproduces_the_state(sequence: list[tuple
     deal = Deal()
     for kind, arg, day in sorted(sequence, key=lambda item: item[2]):
         deal.send(_command(kind, arg, day))
-    ledger = {"open_alerts": {}, "episodes": {}, "evaluated_at": None}  # the detectors' own bookkeeping
+    ledger = {"open_alerts": {}, "episodes": {}, "evaluated_at": None,  # the detectors' own bookkeeping
+              "wake": None, "wake_known": False}
     assert replay("d1", deal.facts()) == deal.state.model_copy(update=ledger)
 
 
