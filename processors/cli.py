@@ -298,6 +298,43 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from processors.kafka_io import produce
+    from processors.playbook_loader import load_playbook
+    from processors.simulate import SimulationSettings, simulate
+
+    settings = _settings(args)
+    end = args.end or datetime.now(timezone.utc)
+    messages = simulate(SimulationSettings(deals=args.deals, days=args.days, seed=args.seed),
+                        load_playbook(settings.playbook), end)
+    if args.out:
+        with (sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")) as out:
+            for message in messages:
+                out.write(json.dumps(message) + "\n")
+        print(f"simulated {len(messages):,} messages for {args.deals:,} deals over {args.days:g} days "
+              f"(seed {args.seed})", file=sys.stderr)
+        return 0
+    delay = 1.0 / args.rate if args.rate > 0 else 0.0
+    print(f"producing {len(messages):,} simulated messages to {settings.kafka_bootstrap}"
+          + (f" at {args.rate:g} msg/s" if delay else " as fast as possible"), file=sys.stderr)
+    sent = produce(settings.kafka_bootstrap, settings.topics, messages, delay=delay)
+    print(f"produced {sent:,} messages", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from processors.bench import BenchOptions, run_bench
+
+    options = BenchOptions(messages=args.messages, latency_rate=args.latency_rate,
+                           latency_seconds=args.latency_seconds, backtest_messages=args.backtest_messages,
+                           state_deals=args.state_deals)
+    print("==> dealflow bench (progress below; the table follows)", file=sys.stderr)
+    report = run_bench(_settings(args), options)
+    print("| measurement | result |\n|---|---|")
+    print(report.render())
+    return 0
+
+
 def cmd_contract(args: argparse.Namespace) -> int:
     from schemas.export import CONTRACT_DIR, check_contract, write_contract
 
@@ -384,6 +421,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-stage", type=int, default=3, help="quarterly: deals sampled per stage")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_review)
+
+    p = sub.add_parser("simulate", help="generate a realistic, seeded stream of a sales organisation")
+    p.add_argument("--deals", type=int, default=200)
+    p.add_argument("--days", type=float, default=90.0, help="time span of the stream (ending now, or --end)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--end", type=_parse_time, help="event time of the end of the stream (default: now)")
+    p.add_argument("--out", help="write JSONL (for `dealflow backtest`) instead of producing to Kafka; - for stdout")
+    p.add_argument("--rate", type=float, default=0.0, help="live rate limit in messages/s (0: as fast as possible)")
+    p.add_argument("--playbook", help="playbook TOML file")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("bench", help="benchmark against the raw Kafka client (needs `dealflow stack up`)")
+    p.add_argument("--messages", type=int, default=20_000, help="end-to-end stream size")
+    p.add_argument("--latency-rate", type=float, default=200.0, help="offered load of the latency run (msg/s)")
+    p.add_argument("--latency-seconds", type=float, default=15.0)
+    p.add_argument("--backtest-messages", type=int, default=1_000_000)
+    p.add_argument("--state-deals", type=int, default=1_000_000)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="run the live pipeline on the sample stream (stack must be up)")
     p.add_argument("--seconds", type=float, default=60.0, help="how long to watch the output")

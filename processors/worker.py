@@ -1,9 +1,10 @@
 """The live worker: a Faust app that runs the core per deal, with state in a Faust table.
 
-Delivery: at-least-once with deterministic ids. A message's facts, alerts and dead letters
-are delivered (awaited) before the agent moves on, so Faust commits its offset only after
-its effects are on the topics; a crash before that replays it, and the replay yields the
-same ids (and a message already in the deal's state yields nothing).
+Delivery: at-least-once with deterministic ids. Faust flushes its producer (facts, alerts,
+dead letters and the table's changelog) before it commits the input offsets, so an offset is
+committed only after the message's effects are on the topics; a crash before that replays
+the message, and the replay yields the same ids (a message already in the deal's state
+yields nothing).
 
 Time: a deadline index (a heap of each deal's next due moment) is checked by a timer every
 ``DEALFLOW_TICK_SECONDS``; each due deal gets a tick on the worker's internal deadline topic,
@@ -13,11 +14,11 @@ The index is rebuilt from the table after every rebalance (and so after a restar
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
 
@@ -50,6 +51,38 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class StateCache:
+    """Recently used deal states, so a hot deal's JSON is not parsed on every message.
+
+    The table stays the source of truth; the cache is dropped whenever the partition
+    assignment changes (a new consumer generation).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.generation: Any = None
+        self.states: OrderedDict[str, DealState] = OrderedDict()
+
+    def get(self, deal_id: str, generation: Any) -> DealState | None:
+        if generation != self.generation:
+            self.states.clear()
+            self.generation = generation
+            return None
+        state = self.states.get(deal_id)
+        if state is not None:
+            self.states.move_to_end(deal_id)
+        return state
+
+    def put(self, state: DealState, generation: Any) -> None:
+        if generation != self.generation:
+            self.states.clear()
+            self.generation = generation
+        self.states[state.deal_id] = state
+        self.states.move_to_end(state.deal_id)
+        while len(self.states) > self.size:
+            self.states.popitem(last=False)
+
+
 def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
     """Build the Faust app with its topics, the deal-state table, the agent and the deadline timer."""
     learner = BenchmarkLearner(load_playbook(settings.playbook))
@@ -72,26 +105,27 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
     inbound = app.topic(topics.engagement, topics.commands, settings.deadline_topic,
                         partitions=settings.partitions, **RAW)
     deadline_ticks = app.topic(settings.deadline_topic, partitions=settings.partitions, **RAW)
-    events = app.topic(topics.events, **RAW)
-    alerts = app.topic(topics.alerts, **RAW)
-    deadletter = app.topic(topics.deadletter, **RAW)
+    for name in (topics.events, topics.alerts, topics.deadletter):
+        app.topic(name, **RAW)  # declared, so Faust knows (and can create) them
     table = app.Table("deal_state", default=None, partitions=settings.partitions, key_type=str, value_type=str)
     index = DeadlineIndex()
     built_for: dict[str, Any] = {"generation": None}
 
+    cache = StateCache(settings.state_cache_size)
+
     def load_state(deal_id: str) -> DealState:
-        return state_from_json(deal_id, table.get(deal_id))
+        cached = cache.get(deal_id, app.consumer_generation_id)
+        return cached if cached is not None else state_from_json(deal_id, table.get(deal_id))
 
     async def publish(outcome: Outcome, key: bytes | None) -> None:
-        pending = []
+        # Straight to the producer (buffered): Faust flushes it before committing the input offset.
+        send = app.producer.send
         if outcome.dead_letter is not None:
-            pending.append(await deadletter.send(key=key, value=to_bytes(outcome.dead_letter)))
+            await send(topics.deadletter, key, to_bytes(outcome.dead_letter), None, None, None)
         for fact in outcome.decision.facts:
-            pending.append(await events.send(key=fact.deal_id.encode(), value=to_bytes(fact)))
+            await send(topics.events, fact.deal_id.encode(), to_bytes(fact), None, None, None)
         for alert in outcome.decision.alerts:
-            pending.append(await alerts.send(key=alert.deal_id.encode(), value=to_bytes(alert)))
-        if pending:
-            await asyncio.gather(*pending)
+            await send(topics.alerts, alert.deal_id.encode(), to_bytes(alert), None, None, None)
 
     @app.agent(inbound, name="deals")
     async def process_messages(stream: Any) -> None:
@@ -124,6 +158,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
                 state = outcome.state
                 assert state is not None
                 table[state.deal_id] = state_to_json(state)
+                cache.put(state, app.consumer_generation_id)
                 index.schedule(state.deal_id, next_wake(state, current["playbook"]))
 
     @app.timer(interval=settings.tick_seconds)

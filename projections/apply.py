@@ -156,15 +156,25 @@ _APPLY: dict[str, Callable[[Cursor[Any], Row], None]] = {
 }
 
 
-def apply_fact(cur: Cursor[Any], fact: Row) -> bool:
-    """Apply one fact once; ``False`` when its ``event_id`` was applied before."""
-    cur.execute(
-        """INSERT INTO projected_facts (event_id, deal_id, type, occurred_at) VALUES (%s, %s, %s, %s)
-           ON CONFLICT (event_id) DO NOTHING""",
-        (fact["event_id"], fact["deal_id"], fact["type"], fact["occurred_at"]),
+def new_facts(cur: Cursor[Any], facts: list[Row]) -> list[Row]:
+    """The facts of a batch not applied before (first occurrence of each ``event_id``), recorded as applied."""
+    ids = [fact["event_id"] for fact in facts]
+    seen = {row[0] for row in cur.execute("SELECT event_id FROM projected_facts WHERE event_id = ANY(%s)",
+                                          (ids,)).fetchall()}
+    fresh: list[Row] = []
+    for fact in facts:
+        if fact["event_id"] not in seen:
+            seen.add(fact["event_id"])
+            fresh.append(fact)
+    cur.executemany(
+        "INSERT INTO projected_facts (event_id, deal_id, type, occurred_at) VALUES (%s, %s, %s, %s)",
+        [(f["event_id"], f["deal_id"], f["type"], f["occurred_at"]) for f in fresh],
     )
-    if cur.rowcount == 0:
-        return False
+    return fresh
+
+
+def apply_fact(cur: Cursor[Any], fact: Row) -> None:
+    """Apply one fact that :func:`new_facts` found new (statements only: safe in pipeline mode)."""
     apply = _APPLY.get(fact["type"])
     if apply is not None:
         apply(cur, fact)
@@ -174,7 +184,6 @@ def apply_fact(cur: Cursor[Any], fact: Row) -> bool:
                    updated_at = GREATEST(updated_at, %(at)s) WHERE deal_id = %(deal_id)s""",
             {"at": fact["occurred_at"], "deal_id": fact["deal_id"]},
         )
-    return True
 
 
 def apply_alert(cur: Cursor[Any], alert: Row) -> None:

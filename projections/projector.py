@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
-from projections.apply import apply_alert, apply_fact, refresh_criteria
+from projections.apply import apply_alert, apply_fact, new_facts, refresh_criteria
 from schemas.playbook import Playbook
 
 log = logging.getLogger("dealflow.projector")
@@ -55,17 +55,24 @@ def sync_stage_criteria(conn: psycopg.Connection[Any], playbook: Playbook) -> No
 
 
 def apply_payloads(cur: psycopg.Cursor[Any], payloads: Iterable[tuple[str, dict[str, Any]]]) -> BatchResult:
-    """Apply ("fact" | "alert", payload) pairs with one cursor; refresh the criteria of touched deals."""
-    result = BatchResult()
+    """Apply ("fact" | "alert", payload) pairs in order; refresh the criteria of touched deals.
+
+    Facts applied before (same ``event_id``) are skipped; the statements then go to the server
+    in pipeline mode, without a round trip each.
+    """
+    items = list(payloads)
+    fresh = {id(fact) for fact in new_facts(cur, [p for kind, p in items if kind == "fact"])}
+    result = BatchResult(records=len(items))
     touched: set[str] = set()
-    for kind, payload in payloads:
-        result.records += 1
-        if kind == "alert":
-            apply_alert(cur, payload)
-            result.alerts_applied += 1
-        elif apply_fact(cur, payload):
-            result.facts_applied += 1
-            touched.add(payload["deal_id"])
+    with cur.connection.pipeline():
+        for kind, payload in items:
+            if kind == "alert":
+                apply_alert(cur, payload)
+                result.alerts_applied += 1
+            elif id(payload) in fresh:
+                apply_fact(cur, payload)
+                result.facts_applied += 1
+                touched.add(payload["deal_id"])
     refresh_criteria(cur, sorted(touched))
     return result
 

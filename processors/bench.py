@@ -1,0 +1,362 @@
+"""`dealflow bench`: Dealflow measured against the raw Kafka client, in the same run.
+
+Prints one table: the baseline (a bare aiokafka consumer reading the same pre-produced
+messages), Dealflow's end-to-end throughput with one worker (gates, detectors and projections
+on) and its ratio to the baseline, latency percentiles at a fixed offered load, the pure core's
+backtest throughput, and the memory of 1,000,000 open deals in state with the cost of one
+deadline round. Needs the local stack (`dealflow stack up`); everything it creates is its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+from processors.config import Settings, Topics
+from processors.playbook_loader import load_playbook
+from processors.simulate import SimulationSettings, simulate
+from processors.topics import ensure_topics
+
+
+@dataclass
+class BenchOptions:
+    messages: int = 20_000
+    latency_rate: float = 200.0
+    latency_seconds: float = 15.0
+    backtest_messages: int = 1_000_000
+    state_deals: int = 1_000_000
+
+
+@dataclass
+class Report:
+    rows: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, name: str, value: str) -> None:
+        self.rows.append((name, value))
+        print(f"  {name:<58} {value}", file=sys.stderr, flush=True)
+
+    def render(self) -> str:
+        width = max(len(name) for name, _ in self.rows)
+        return "\n".join(f"| {name:<{width}} | {value} |" for name, value in self.rows)
+
+
+def machine() -> str:
+    memory = 0
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) // 1024
+    return f"{os.cpu_count()} cores, {memory / 1024:.1f} GiB memory, Python {sys.version.split()[0]}"
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "no samples"
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    return f"p50 {pick(0.5):.1f} ms, p95 {pick(0.95):.1f} ms, p99 {pick(0.99):.1f} ms (n={len(ordered)})"
+
+
+def simulated_lines(count: int, end: datetime, seed: int = 7) -> list[str]:
+    """At least ``count`` simulated inbound messages as JSON lines (the first ``count``)."""
+    playbook = load_playbook(None)
+    lines: list[str] = []
+    batch = 0
+    while len(lines) < count:
+        settings = SimulationSettings(deals=max(50, count // 50), days=120, seed=seed + batch)
+        lines += [json.dumps(m) for m in simulate(settings, playbook, end)]
+        batch += 1
+    return lines[:count]
+
+
+# -- Kafka side ------------------------------------------------------------------------------
+def bench_settings(base: Settings) -> Settings:
+    run = uuid.uuid4().hex[:6]
+    topics = Topics(**{name: f"bench{run}.{value}" for name, value in Topics().__dict__.items()})
+    head = base.database_url.rpartition("/")[0]
+    return replace(base, topics=topics, app_id=f"dealflow-bench-{run}", database_url=f"{head}/dealflow_bench_{run}",
+                   metrics_port=0)
+
+
+def produce_lines(settings: Settings, lines: list[str]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+                             batch_size=256 * 1024)
+    engagement = {'"type": "email', '"type": "call', '"type": "meeting', '"type": "content',
+                  '"type": "stakeholder', '"type": "signal'}
+    for line in lines:
+        topic = settings.topics.engagement if any(marker in line for marker in engagement) else settings.topics.commands
+        deal_id = json.loads(line)["deal_id"]
+        producer.send(topic, key=deal_id.encode(), value=line.encode())
+    producer.flush()
+    producer.close()
+
+
+async def _raw_consume(bootstrap: str, topics: list[str], expected: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka import TopicPartition as AioTP
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = [AioTP(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or set())]
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - first metadata fetch
+            partitions = [AioTP(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or set())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen, started = 0, time.perf_counter()
+        while seen < expected:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            seen += sum(len(batch) for batch in batches.values())
+        return expected / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def baseline_rate(settings: Settings, expected: int) -> float:
+    """Messages/s of a bare aiokafka consumer reading the pre-produced input topics."""
+    return asyncio.run(_raw_consume(settings.kafka_bootstrap, [settings.topics.engagement, settings.topics.commands],
+                                    expected))
+
+
+def _end_offsets(consumer: KafkaConsumer, topics: list[str]) -> int:
+    partitions = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or set())]
+    return sum(consumer.end_offsets(partitions).values()) if partitions else 0
+
+
+def _first_timestamp(consumer: KafkaConsumer, topic: str) -> float | None:
+    partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    first: float | None = None
+    deadline = time.monotonic() + 5
+    pending = set(partitions)
+    while pending and time.monotonic() < deadline:
+        for tp, records in consumer.poll(timeout_ms=200, max_records=500).items():
+            if tp in pending and records:
+                pending.discard(tp)
+                first = records[0].timestamp if first is None else min(first, records[0].timestamp)
+    return first / 1000 if first is not None else None
+
+
+def start_worker(settings: Settings, log_path: str) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "DEALFLOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "DEALFLOW_DATABASE_URL": settings.database_url,
+        "DEALFLOW_APP_ID": settings.app_id, "DEALFLOW_METRICS_PORT": "0",
+        **{f"DEALFLOW_TOPIC_{name.upper()}": value for name, value in settings.topics.__dict__.items()},
+    }
+    log = open(log_path, "wb")
+    return subprocess.Popen([sys.executable, "-m", "processors.cli", "worker", "--loglevel", "warn"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def projected_offsets(database_url: str) -> int:
+    try:
+        with psycopg.connect(database_url, connect_timeout=3) as conn:
+            row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM projector_offsets").fetchone()
+            return int(row[0]) if row else 0
+    except psycopg.Error:
+        return 0
+
+
+def _committed(admin: KafkaAdminClient, group: str, topics: list[str]) -> int:
+    result = admin.list_group_offsets({group: None})
+    offsets = result.get(group, result) if isinstance(result, dict) else {}
+    return sum(getattr(meta, "offset", meta) for tp, meta in offsets.items()
+               if getattr(tp, "topic", None) in topics and getattr(meta, "offset", meta) > 0)
+
+
+def _last_projection(database_url: str) -> float:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT extract(epoch FROM max(updated_at)) FROM projector_offsets").fetchone()
+        return float(row[0]) if row and row[0] is not None else time.time()
+
+
+def end_to_end(settings: Settings, messages: int, worker: subprocess.Popen[bytes], timeout: float = 1800) -> float:
+    """Messages/s from the input topics to committed facts, alerts and projection rows.
+
+    From the first fact produced to the last projector commit, once the worker has committed
+    every input offset and the projector has stored the end offsets of the output topics.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    inputs = [settings.topics.engagement, settings.topics.commands]
+    try:
+        total_in = _end_offsets(consumer, inputs)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise RuntimeError("the bench worker exited; see its log")
+            if _committed(admin, settings.app_id, inputs) >= total_in:
+                outputs = _end_offsets(consumer, [settings.topics.events, settings.topics.alerts])
+                if projected_offsets(settings.database_url) >= outputs:
+                    started = _first_timestamp(consumer, settings.topics.events) or time.time()
+                    return messages / max(1e-6, _last_projection(settings.database_url) - started)
+            time.sleep(0.2)
+        raise TimeoutError("the worker did not finish the benchmark stream in time")
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def latency(settings: Settings, rate: float, seconds: float) -> tuple[list[float], list[float]]:
+    """Produce → alert and produce → PostgreSQL row latencies at ``rate`` messages/s.
+
+    Each message is a `stage.change` for a deal that does not exist, which the gate refuses at
+    once with a `gate.rejected` alert caused by that message.
+    """
+    consumer = KafkaConsumer(settings.topics.alerts, bootstrap_servers=settings.kafka_bootstrap,
+                             auto_offset_reset="latest", enable_auto_commit=False)
+    consumer.poll(timeout_ms=1000)  # join and position at the end before producing
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks=1, linger_ms=0)
+    sent: dict[str, float] = {}
+    to_alert: list[float] = []
+    to_row: dict[str, float] = {}
+    conn = psycopg.connect(settings.database_url, autocommit=True)
+    started = time.perf_counter()
+    count = int(rate * seconds)
+    for i in range(count):
+        due = started + i / rate
+        while (now := time.perf_counter()) < due:
+            _collect(consumer, conn, sent, to_alert, to_row, max(0.0, due - now))
+        event_id = f"lat-{uuid.uuid4().hex}"
+        message = {"event_id": event_id, "type": "stage.change", "deal_id": f"lat-{i}", "to_stage": "proposal",
+                   "requested_by": "bench", "occurred_at": datetime.now(timezone.utc).isoformat()}
+        sent[event_id] = time.time()
+        producer.send(settings.topics.commands, key=f"lat-{i}".encode(), value=json.dumps(message).encode())
+    producer.flush()
+    deadline = time.perf_counter() + 30
+    while (len(to_alert) < count or len(to_row) < count) and time.perf_counter() < deadline:
+        _collect(consumer, conn, sent, to_alert, to_row, 0.05)
+    consumer.close()
+    producer.close()
+    conn.close()
+    return to_alert, list(to_row.values())
+
+
+def _collect(consumer: KafkaConsumer, conn: psycopg.Connection[Any], sent: dict[str, float], to_alert: list[float],
+             to_row: dict[str, float], wait: float) -> None:
+    for records in consumer.poll(timeout_ms=int(wait * 1000)).values():
+        for record in records:
+            caused_by = json.loads(record.value).get("caused_by")
+            if caused_by in sent:
+                to_alert.append(time.time() - sent[caused_by])
+    waiting = [event_id for event_id in sent if event_id not in to_row][-2000:]
+    if waiting:
+        rows = conn.execute("SELECT caused_by FROM alerts WHERE caused_by = ANY(%s)", (waiting,)).fetchall()
+        now = time.time()
+        for (caused_by,) in rows:
+            to_row[caused_by] = now - sent[caused_by]
+
+
+# -- pure core --------------------------------------------------------------------------------
+def backtest_rate(lines: list[str]) -> float:
+    from processors.backtest import run_backtest
+
+    started = time.perf_counter()
+    run_backtest(lines, load_playbook(None), io.BytesIO(), None, errors=io.StringIO())
+    return len(lines) / (time.perf_counter() - started)
+
+
+def state_memory(deals: int) -> str:
+    """Peak memory of a process holding ``deals`` open deals as the worker's table does, and the deadline round."""
+    code = f"""
+import resource, time, json
+from datetime import datetime, timedelta, timezone
+from processors.core import DealState, next_wake, process
+from processors.deadlines import DeadlineIndex
+from processors.playbook_loader import load_playbook
+from processors.serde import state_to_json
+from schemas.inbound import parse_inbound
+pb = load_playbook(None)
+t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+def msg(i, type_, **f):
+    return parse_inbound(json.dumps({{"event_id": f"e{{i}}", "type": type_, "deal_id": "TEMPLATE",
+        "occurred_at": (t0 + timedelta(hours=i)).isoformat(), **f}}))
+state = DealState(deal_id="TEMPLATE")
+for m in [msg(0, "deal.create", name="Deal", owner_id="rep-001", amount=25000, close_date="2026-06-30"),
+          msg(1, "stakeholder.added", contact_id="c1", role="economic_buyer"),
+          msg(2, "email.sent", contact_id="c1"), msg(3, "email.replied", contact_id="c1"),
+          msg(4, "meeting.held", duration_minutes=45, attendees=[{{"contact_id": "c1"}}, {{"contact_id": "c2"}}]),
+          msg(5, "evidence.record", criterion="budget_confirmed", recorded_by="rep",
+              evidence={{"kind": "email", "reference": "crm/1"}})]:
+    _, state = process(m, state, pb, m.occurred_at)
+template = state_to_json(state)
+due = next_wake(state, pb)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+table = {{}}
+index = DeadlineIndex()
+for n in range({deals}):
+    deal_id = f"deal-{{n:08d}}"
+    table[deal_id] = template.replace("TEMPLATE", deal_id)
+    index.schedule(deal_id, due + timedelta(seconds=n))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def round_cost(n_due):
+    started = time.perf_counter()
+    popped = index.pop_due(due + timedelta(seconds=n_due - 1))
+    cost = time.perf_counter() - started
+    for moment, deal_id in popped:
+        index.schedule(deal_id, moment + timedelta(days=365))
+    return len(popped), cost
+small, large = round_cost(10), round_cost(1000)
+print(json.dumps({{"state_bytes": len(template), "peak_mib": peak / 1024, "base_mib": base / 1024,
+                   "round_10": small, "round_1000": large}}))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    (n10, t10), (n1000, t1000) = data["round_10"], data["round_1000"]
+    return (f"peak RSS {data['peak_mib']:,.0f} MiB for {deals:,} deals ({data['state_bytes']} B of JSON state each); "
+            f"deadline round: {n10} due in {t10 * 1000:.2f} ms, {n1000} due in {t1000 * 1000:.2f} ms")
+
+
+def run_bench(base: Settings, options: BenchOptions) -> Report:
+    """Run every measurement and return the table (progress goes to stderr)."""
+    report = Report()
+    report.add("machine", machine())
+    settings = bench_settings(base)
+    end = datetime.now(timezone.utc) - timedelta(days=1)
+    lines = simulated_lines(options.messages, end)
+    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
+    with psycopg.connect(base.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{settings.database_url.rpartition("/")[2]}"')
+    worker = None
+    try:
+        produce_lines(settings, lines)
+        raw = baseline_rate(settings, len(lines))
+        report.add(f"baseline: raw aiokafka consume ({len(lines):,} msgs)", f"{raw:,.0f} msg/s")
+        worker = start_worker(settings, f"/tmp/{settings.app_id}.log")
+        e2e = end_to_end(settings, len(lines), worker)
+        report.add("dealflow end to end, 1 worker (gates+detectors+projection)",
+                   f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline)")
+        to_alert, to_row = latency(settings, options.latency_rate, options.latency_seconds)
+        report.add(f"latency produce -> alert at {options.latency_rate:g} msg/s", percentiles(to_alert))
+        report.add(f"latency produce -> PostgreSQL row at {options.latency_rate:g} msg/s", percentiles(to_row))
+    finally:
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(30)
+        with psycopg.connect(base.database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_url.rpartition("/")[2]}" WITH (FORCE)')
+    big = simulated_lines(options.backtest_messages, end, seed=11)
+    report.add(f"backtest, pure core ({len(big):,} msgs)", f"{backtest_rate(big):,.0f} msg/s")
+    report.add(f"worker state, {options.state_deals:,} open deals", state_memory(options.state_deals))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report.add("bench process peak RSS", f"{peak:,.0f} MiB")
+    return report
