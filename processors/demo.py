@@ -10,12 +10,15 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 import psycopg
 
 from processors.config import Settings
 from processors.kafka_io import produce
+from processors.playbook_loader import load_playbook
 from processors.sample import sample_stream
+from processors.simulate import SimulationSettings, simulate
 
 
 def _tail(settings: Settings, seconds: float) -> subprocess.Popen[bytes]:
@@ -48,8 +51,12 @@ def run_demo(settings: Settings, seconds: float = 60.0) -> int:
     try:
         time.sleep(3)
         print(f"==> producing the sample stream (deal ids end in {run!r}); facts, alerts and dead letters:")
-        messages = sample_stream(datetime.now(timezone.utc), run)
-        threading.Thread(target=produce, args=(settings.kafka_bootstrap, settings.topics, messages, 0.3),
+        now = datetime.now(timezone.utc)
+        messages: list[Any] = list(sample_stream(now, run))
+        org = simulate(SimulationSettings(deals=6, days=45, seed=int(run[1:], 16)), load_playbook(settings.playbook),
+                       now)
+        messages += org  # then a small simulated sales organisation (`dealflow simulate`)
+        threading.Thread(target=produce, args=(settings.kafka_bootstrap, settings.topics, messages, 0.05),
                          daemon=True).start()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and worker.poll() is None:
