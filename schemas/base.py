@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal[
     "economic_buyer",
@@ -42,6 +42,10 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2199
+"""Event times outside these years are refused (they would overflow date arithmetic)."""
+
+
 class Envelope(WireModel):
     """Fields every inbound message carries (the Kafka key is ``deal_id``)."""
 
@@ -49,6 +53,13 @@ class Envelope(WireModel):
     deal_id: str = Field(min_length=1, max_length=256)
     occurred_at: AwareDatetime
     source: str | None = Field(default=None, max_length=256)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _plausible_time(cls, value: AwareDatetime) -> AwareDatetime:
+        if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            raise ValueError(f"event time must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+        return value
 
 
 class NextStep(WireModel):
