@@ -71,15 +71,7 @@ def _engagement(state: DealState, fact: EngagementRecorded) -> dict[str, Any]:
 
 
 def _evidence(state: DealState, fact: EvidenceRecorded) -> dict[str, Any]:
-    entry = EvidenceEntry(
-        criterion=fact.criterion,
-        kind=fact.evidence.kind,
-        reference=fact.evidence.reference,
-        summary=fact.evidence.summary,
-        recorded_by=fact.recorded_by,
-        recorded_at=fact.occurred_at,
-        source_event_id=fact.source_event_id,
-    )
+    entry = EvidenceEntry(criterion=fact.criterion, recorded_at=fact.occurred_at, source_event_id=fact.source_event_id)
     return {"evidence": [*state.evidence, entry]}
 
 

@@ -16,15 +16,15 @@ TERMINAL: frozenset[str] = frozenset({"won", "lost", "disqualified"})
 
 
 class EvidenceEntry(BaseModel):
-    """One recorded piece of evidence; ``valid`` turns false when a regression invalidates it."""
+    """One recorded piece of evidence; ``valid`` turns false when a regression invalidates it.
+
+    The state keeps what the gates need; the full evidence (kind, reference, summary, who)
+    lives in the ``evidence.recorded`` facts and the ``evidence`` table.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     criterion: str
-    kind: str
-    reference: str
-    summary: str | None = None
-    recorded_by: str
     recorded_at: datetime
     source_event_id: str
     valid: bool = True

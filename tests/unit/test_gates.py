@@ -142,8 +142,10 @@ def test_evidence_for_an_unknown_criterion_is_refused() -> None:
 
 def test_evidence_is_kept_with_who_and_when() -> None:
     deal = Deal()
-    deal.send(create(), evidence("budget_confirmed", 2))
+    deal.send(create())
+    [fact] = deal.send(evidence("budget_confirmed", 2)).facts
+    assert (fact.criterion, fact.evidence.kind, fact.evidence.reference, fact.recorded_by) == (
+        "budget_confirmed", "meeting_notes", "notes/budget_confirmed", "rep1")
+    assert fact.occurred_at.day == 7 and fact.source_event_id == fact.caused_by
     [entry] = deal.state.evidence
-    assert (entry.criterion, entry.kind, entry.recorded_by, entry.valid) == (
-        "budget_confirmed", "meeting_notes", "rep1", True)
-    assert entry.recorded_at.day == 7
+    assert (entry.criterion, entry.valid, entry.recorded_at) == ("budget_confirmed", True, fact.occurred_at)
