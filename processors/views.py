@@ -35,8 +35,13 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, Decimal):
-        return f"{value:,.0f}"
+        return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.4f}".rstrip("0")
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
     if isinstance(value, (list, tuple)):
+        if value and isinstance(value[0], dict):  # e.g. the audit sample's evidence rows
+            return ", ".join(f"{item.get('criterion', '?')}{'' if item.get('valid', True) else ' (invalid)'}"
+                             for item in value)
         return ", ".join(str(v) for v in value)
     return str(value)
 

@@ -44,13 +44,18 @@ class OffsetMismatch(Exception):
 
 
 def sync_stage_criteria(conn: psycopg.Connection[Any], playbook: Playbook) -> None:
-    """Store the playbook's exit criteria per stage (used for satisfied/missing criteria)."""
+    """Store the playbook's exit criteria and benchmark days per stage (used by the projection and views)."""
     with conn.transaction():
         conn.execute("DELETE FROM stage_criteria")
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO stage_criteria (stage, criterion, position) VALUES (%s, %s, %s)",
                 [(s.name, c, i) for s in playbook.stages for i, c in enumerate(s.exit_criteria)],
+            )
+            cur.executemany(
+                """INSERT INTO stage_benchmarks (stage, benchmark_days) VALUES (%s, %s)
+                   ON CONFLICT (stage) DO UPDATE SET benchmark_days = EXCLUDED.benchmark_days""",
+                [(s.name, s.benchmark_days) for s in playbook.stages],
             )
 
 

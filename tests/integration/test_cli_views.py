@@ -50,6 +50,17 @@ def test_backtest_builds_the_projection_and_the_views_read_it(base_settings: Set
         assert kinds.count("stage") == 2 and kinds.count("refused") == 1 and kinds.count("evidence") == 8
         assert {row["type"] for row in deal["engagement"]} == {"stakeholder.added", "meeting.held", "email.replied"}
 
+        weekly = _json(settings, "review", "weekly")
+        assert [row["deal_id"] for row in weekly] == ["acme"]  # the only open deal in a late stage
+        assert weekly[0]["close_date_risk"] in ("ok", "at_risk", "passed") and weekly[0]["open_alerts"] >= 1
+        monthly = _json(settings, "review", "monthly")
+        assert {row["deal_id"] for row in monthly} <= {"acme", "initech"}
+        sample = _json(settings, "review", "quarterly", "--seed", "0.5", "--per-stage", "1")
+        assert sample == _json(settings, "review", "quarterly", "--seed", "0.5", "--per-stage", "1")  # reproducible
+        assert len({row["stage"] for row in sample}) == len(sample)
+        acme = [row for row in sample if row["deal_id"] == "acme"]
+        assert not acme or len(acme[0]["evidence"]) == 8
+
         table = _cli(settings, "pipeline")
         assert "Pipeline: deals per stage" in table.stdout and "proposal" in table.stdout
         missing = _cli(settings, "deal", "nope")
