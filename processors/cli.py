@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from processors.config import Settings
+from processors.kafka_security import KafkaSecurityError, client_options
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -43,6 +44,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from processors.topics import ensure_topics
 
     settings = _settings(args)
+    check_kafka_access(settings)
     created = ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
     return 0
@@ -65,7 +67,7 @@ def start_projector(settings: Settings) -> tuple[threading.Thread, threading.Eve
     projector = Projector(settings.kafka_bootstrap, settings.database_url, settings.topics.events,
                           settings.topics.alerts, load_playbook(settings.playbook),
                           batch_size=int(os.environ.get("DEALFLOW_PROJECTOR_BATCH", "1000")),
-                          observer=ProjectorObserver())
+                          observer=ProjectorObserver(), client_options=client_options())
     stop = threading.Event()
     thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)
     thread.start()
@@ -89,7 +91,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     settings = _settings(args)
     apply_migrations(settings.database_url)
     projector = Projector(settings.kafka_bootstrap, settings.database_url, settings.topics.events,
-                          settings.topics.alerts, load_playbook(settings.playbook), batch_size=args.batch_size)
+                          settings.topics.alerts, load_playbook(settings.playbook), batch_size=args.batch_size,
+                          client_options=client_options())
     projector.start()
     try:
         total = projector.reset()
@@ -102,6 +105,42 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     finally:
         projector.close()
     return 0
+
+
+def check_kafka_access(settings: Settings) -> None:
+    """Fail fast, with a clear message and before processing anything, when Kafka refuses us."""
+    import logging
+
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    from processors.kafka_security import KafkaSecurity
+
+    class Remember(logging.Handler):  # the client logs why a connection failed; keep it for the message
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    remember = Remember()
+    kafka_logger = logging.getLogger("kafka")
+    kafka_logger.addHandler(remember)
+    try:
+        security = KafkaSecurity.from_env()
+        KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000,
+                         bootstrap_timeout_ms=10_000, **security.client_options()).close()
+    except KafkaSecurityError as exc:
+        raise SystemExit(f"dealflow: {exc}") from None
+    except KafkaError as exc:
+        refused = "uthentication" in type(exc).__name__ + " ".join(remember.messages)
+        hint = ("the credentials were refused: check DEALFLOW_KAFKA_SASL_USERNAME, DEALFLOW_KAFKA_SASL_PASSWORD "
+                "and DEALFLOW_KAFKA_SASL_MECHANISM" if refused else "is the broker up and the security protocol right?")
+        raise SystemExit(f"dealflow: cannot connect to Kafka at {settings.kafka_bootstrap} "
+                         f"({security.describe()}): {type(exc).__name__}; {hint}") from None
+    finally:
+        kafka_logger.removeHandler(remember)
 
 
 def _serve_http(settings: Settings) -> None:
@@ -126,6 +165,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging.config.dictConfig(logging_config(args.loglevel))
+    check_kafka_access(settings)
     _serve_http(settings)
     if args.only in (None, "projector"):
         apply_migrations(settings.database_url)
@@ -211,7 +251,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
         roles.pop(settings.topics.events)
     consumer = KafkaConsumer(*roles, bootstrap_servers=settings.kafka_bootstrap,
                              auto_offset_reset="earliest" if args.from_beginning else "latest",
-                             enable_auto_commit=False)
+                             enable_auto_commit=False, **client_options())
     deadline = time.monotonic() + args.seconds if args.seconds else None
     try:
         while deadline is None or time.monotonic() < deadline:

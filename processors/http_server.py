@@ -16,6 +16,7 @@ from kafka import KafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processors.config import Settings
+from processors.kafka_security import client_options
 
 Check = Callable[[], str | None]
 
@@ -24,7 +25,7 @@ def kafka_check(bootstrap: str) -> Check:
     def check() -> str | None:
         try:
             KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                             api_version_auto_timeout_ms=3000).close()
+                             bootstrap_timeout_ms=3000, **client_options()).close()
         except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
             return f"unreachable ({type(exc).__name__})"
         return None

@@ -10,11 +10,12 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from processors.config import Topics
+from processors.kafka_security import client_options
 from schemas.inbound import ENGAGEMENT_TYPES
 
 
 def producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client_options())
 
 
 def route(message: dict[str, Any] | str, topics: Topics) -> tuple[str, bytes | None, bytes]:
@@ -50,7 +51,7 @@ def read_topic(
 ) -> Iterator[tuple[bytes | None, bytes]]:
     """Yield (key, value) of a topic's records until ``timeout`` seconds pass without one
     (or ``until`` records were read)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(partitions)

@@ -83,7 +83,7 @@ def _exclusive(state_dir: Path) -> Iterator[None]:
 def _ensure_topics(bootstrap: str, settings: Settings) -> None:
     topics = settings.topics.all()
     say(f"ensuring {len(topics)} topics ({settings.partitions} partitions each when created)")
-    created = ensure_topics(bootstrap, topics, settings.partitions)
+    created = ensure_topics(bootstrap, topics, settings.partitions, options={})  # the local broker is plaintext
     note(f"created: {', '.join(created)}" if created else "all topics already exist")
 
 

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
-REPLICATION_FACTOR = 1
+from processors.kafka_security import client_options
+
 _TIMEOUT_MS = 30_000
 
 
-def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> list[str]:
+def replication_factor() -> int:
+    """``DEALFLOW_REPLICATION_FACTOR`` (default 1, right for the single local broker; use 3 in production)."""
+    return int(os.environ.get("DEALFLOW_REPLICATION_FACTOR", "1") or 1)
+
+
+def ensure_topics(bootstrap: str, topics: list[str], partitions: int,
+                  options: dict[str, Any] | None = None) -> list[str]:
     """Create the topics in ``topics`` that do not exist yet and return their names.
 
-    Topics are created with ``partitions`` partitions and replication factor 1.
-    Existing topics are left alone (their partition count is not changed), and a
-    topic created concurrently by someone else is tolerated.
+    Topics are created with ``partitions`` partitions and ``DEALFLOW_REPLICATION_FACTOR``
+    replicas. Existing topics are left alone (their partition count is not changed), and a
+    topic created concurrently by someone else is tolerated. ``options``: the Kafka client's
+    security options (default: from the environment).
     """
     wanted = list(dict.fromkeys(topics))  # keep order, drop duplicates
     admin = KafkaAdminClient(
@@ -22,6 +33,7 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> list[st
         client_id="dealflow-topics",
         bootstrap_timeout_ms=_TIMEOUT_MS,
         request_timeout_ms=_TIMEOUT_MS,
+        **(client_options() if options is None else options),
     )
     try:
         existing = set(admin.list_topics())
@@ -38,7 +50,7 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> list[st
 
 def _create(admin: KafkaAdminClient, names: list[str], partitions: int) -> list[str]:
     """Send one CreateTopics request; return the names the broker actually created."""
-    spec = {name: {"num_partitions": partitions, "replication_factor": REPLICATION_FACTOR} for name in names}
+    spec = {name: {"num_partitions": partitions, "replication_factor": replication_factor()} for name in names}
     response = admin.create_topics(spec, timeout_ms=_TIMEOUT_MS, raise_errors=False)
     created: list[str] = []
     for result in response["topics"]:

@@ -31,6 +31,7 @@ from processors.core.benchmarks import BenchmarkLearner
 from processors.deadlines import DeadlineIndex
 from processors.handling import Origin, Outcome, handle_record, handle_tick
 from processors.instrument import observe_alerts, observe_outcome
+from processors.kafka_security import KafkaSecurity
 from processors.logs import logging_config
 from processors.playbook_loader import load_playbook
 from processors.scheduling import TimestampOrderedScheduling
@@ -103,6 +104,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         datadir=str(datadir),
         ConsumerScheduler=TimestampOrderedScheduling,
         logging_config=logging_config(loglevel),
+        broker_credentials=KafkaSecurity.from_env().faust_credentials(),
     )
     inbound = app.topic(topics.engagement, topics.commands, settings.deadline_topic,
                         partitions=settings.partitions, **RAW)

@@ -96,6 +96,7 @@ class Projector:
         name: str = "projector",
         batch_size: int = 1000,
         observer: Any | None = None,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.database_url = database_url
@@ -105,6 +106,7 @@ class Projector:
         self.name = name
         self.batch_size = batch_size
         self.observer = observer
+        self.client_options = client_options or {}
         self.conn: psycopg.Connection[Any] | None = None
         self.consumer: KafkaConsumer | None = None
 
@@ -153,6 +155,7 @@ class Projector:
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
             client_id=f"dealflow-{self.name}",
+            **self.client_options,
         )
         self.consumer.assign(self._partitions(self.consumer))
         self._seek_to_stored()
