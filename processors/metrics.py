@@ -24,6 +24,10 @@ FACTS = Counter("dealflow_facts_total", "Facts appended to the deal event log, b
 PROCESSING_LATENCY = Histogram(
     "dealflow_processing_latency_seconds", "From a message's event time to its facts and alerts being produced.",
     buckets=LATENCY_BUCKETS)
+HANDLING_LATENCY = Histogram(
+    "dealflow_handling_latency_seconds",
+    "From a message's arrival in Kafka (its record timestamp) to its facts and alerts being produced.",
+    buckets=LATENCY_BUCKETS)
 PROJECTION_LATENCY = Histogram(
     "dealflow_projection_latency_seconds", "From a fact or alert being produced to its row being committed.",
     buckets=LATENCY_BUCKETS)

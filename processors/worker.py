@@ -151,6 +151,8 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
                 observe_alerts(outcome.decision.alerts)
             else:
                 observe_outcome(outcome, kind, playbook, _utcnow())
+                if message.timestamp:
+                    metrics.HANDLING_LATENCY.observe(max(0.0, time.time() - message.timestamp))
             highwater = app.consumer.highwater(message.tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels("worker", message.topic, str(message.partition)).set(
