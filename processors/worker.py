@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections import OrderedDict
@@ -98,6 +99,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         topic_partitions=settings.partitions,
         web_enabled=False,
         producer_acks=-1,
+        broker_commit_interval=float(os.environ.get("DEALFLOW_COMMIT_INTERVAL", "2.8")),
         producer_linger=0.005,
         producer_max_batch_size=256 * 1024,
         consumer_auto_offset_reset="earliest",
