@@ -25,6 +25,7 @@ from typing import Any
 
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from processors.config import Settings, Topics
 from processors.playbook_loader import load_playbook
@@ -177,7 +178,10 @@ def projected_offsets(database_url: str) -> int:
 
 
 def _committed(admin: KafkaAdminClient, group: str, topics: list[str]) -> int:
-    result = admin.list_group_offsets({group: None})
+    try:
+        result = admin.list_group_offsets({group: None})
+    except KafkaError:  # the group has no coordinator yet: nothing committed
+        return 0
     offsets = result.get(group, result) if isinstance(result, dict) else {}
     return sum(getattr(meta, "offset", meta) for tp, meta in offsets.items()
                if getattr(tp, "topic", None) in topics and getattr(meta, "offset", meta) > 0)
