@@ -10,13 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from schemas.alerts import Alert
 from schemas.commands import COMMAND_MODELS
 from schemas.deadletter import DeadLetter
 from schemas.engagement import ENGAGEMENT_MODELS
 from schemas.facts import FACT_MODELS
+from schemas.inbound import message_type
 
 CONTRACT_DIR = Path(__file__).parent / "contract"
 
@@ -29,18 +28,12 @@ TOPICS = {
 }
 
 
-def _type_name(model: type[BaseModel]) -> str:
-    """The message type a model carries (its ``type`` literal)."""
-    literal = model.model_fields["type"].annotation
-    return str(literal.__args__[0])  # type: ignore[union-attr]
-
-
 def message_schemas() -> dict[str, dict[str, dict[str, Any]]]:
     """JSON Schemas by group (``engagement``, ``commands``, ``facts``, ``alerts``, ``deadletter``)."""
     groups: dict[str, dict[str, dict[str, Any]]] = {
-        "engagement": {_type_name(m): m.model_json_schema() for m in ENGAGEMENT_MODELS},
-        "commands": {_type_name(m): m.model_json_schema() for m in COMMAND_MODELS},
-        "facts": {_type_name(m): m.model_json_schema(mode="serialization") for m in FACT_MODELS},
+        "engagement": {message_type(m): m.model_json_schema() for m in ENGAGEMENT_MODELS},
+        "commands": {message_type(m): m.model_json_schema() for m in COMMAND_MODELS},
+        "facts": {message_type(m): m.model_json_schema(mode="serialization") for m in FACT_MODELS},
         "alerts": {"alert": Alert.model_json_schema(mode="serialization")},
         "deadletter": {"deadletter": DeadLetter.model_json_schema(mode="serialization")},
     }

@@ -16,8 +16,13 @@ MAX_MESSAGE_BYTES = 1_048_576
 Inbound = Engagement | Command
 InboundKind = Literal["engagement", "commands"]
 
-ENGAGEMENT_TYPES = frozenset(m.model_fields["type"].annotation.__args__[0] for m in ENGAGEMENT_MODELS)  # type: ignore[union-attr]
-COMMAND_TYPES = frozenset(m.model_fields["type"].annotation.__args__[0] for m in COMMAND_MODELS)  # type: ignore[union-attr]
+def message_type(model: type[Any]) -> str:
+    """The message type a model carries (its ``type`` literal)."""
+    return str(model.model_fields["type"].annotation.__args__[0])
+
+
+ENGAGEMENT_TYPES = frozenset(message_type(m) for m in ENGAGEMENT_MODELS)
+COMMAND_TYPES = frozenset(message_type(m) for m in COMMAND_MODELS)
 
 _ADAPTERS: dict[str | None, TypeAdapter[Any]] = {
     "engagement": TypeAdapter(Annotated[Engagement, Field(discriminator="type")]),
