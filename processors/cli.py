@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from processors.config import Settings
-from processors.kafka_security import KafkaSecurityError, client_options
+from processors.kafka_security import KafkaSecurity, KafkaSecurityError, client_options
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -114,11 +114,10 @@ def check_kafka_access(settings: Settings) -> None:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    from processors.kafka_security import KafkaSecurity
 
     class Remember(logging.Handler):  # the client logs why a connection failed; keep it for the message
         def __init__(self) -> None:
-            super().__init__(logging.WARNING)
+            super().__init__(logging.INFO)
             self.messages: list[str] = []
 
         def emit(self, record: logging.LogRecord) -> None:
@@ -126,7 +125,9 @@ def check_kafka_access(settings: Settings) -> None:
 
     remember = Remember()
     kafka_logger = logging.getLogger("kafka")
+    level = kafka_logger.level
     kafka_logger.addHandler(remember)
+    kafka_logger.setLevel(logging.INFO)
     try:
         security = KafkaSecurity.from_env()
         KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000,
@@ -134,13 +135,29 @@ def check_kafka_access(settings: Settings) -> None:
     except KafkaSecurityError as exc:
         raise SystemExit(f"dealflow: {exc}") from None
     except KafkaError as exc:
-        refused = "uthentication" in type(exc).__name__ + " ".join(remember.messages)
         hint = ("the credentials were refused: check DEALFLOW_KAFKA_SASL_USERNAME, DEALFLOW_KAFKA_SASL_PASSWORD "
-                "and DEALFLOW_KAFKA_SASL_MECHANISM" if refused else "is the broker up and the security protocol right?")
+                "and DEALFLOW_KAFKA_SASL_MECHANISM" if _credentials_refused(security, exc, remember.messages)
+                else "is the broker up and the security protocol right?")
         raise SystemExit(f"dealflow: cannot connect to Kafka at {settings.kafka_bootstrap} "
                          f"({security.describe()}): {type(exc).__name__}; {hint}") from None
     finally:
         kafka_logger.removeHandler(remember)
+        kafka_logger.setLevel(level)
+
+
+def _credentials_refused(security: KafkaSecurity, exc: Exception, client_log: list[str]) -> bool:
+    """Whether a failed connection means the broker refused our SASL credentials.
+
+    The broker answers bad credentials with an authentication error and closes the connection;
+    under load the client may see only the close. So: an authentication error, or a SASL
+    connection that the broker accepted but closed before the client finished connecting.
+    """
+    text = type(exc).__name__ + " " + " ".join(client_log)
+    if "uthentication" in text:
+        return True
+    reached = any(": connected to " in line for line in client_log)
+    completed = any(line.endswith(": Connected") for line in client_log)
+    return security.uses_sasl and reached and not completed and "disconnected" in text
 
 
 def _serve_http(settings: Settings) -> None:
