@@ -27,14 +27,21 @@ def route(message: dict[str, Any] | str, topics: Topics) -> tuple[str, bytes | N
     return topic, key, json.dumps(message).encode("utf-8")
 
 
-def produce(bootstrap: str, topics: Topics, messages: Iterable[dict[str, Any] | str], delay: float = 0.0) -> int:
-    """Send inbound messages to their topics, keyed by ``deal_id``; return how many were sent."""
+def produce(bootstrap: str, topics: Topics, messages: Iterable[dict[str, Any] | str], delay: float = 0.0,
+            first_timestamp_ms: int | None = None) -> int:
+    """Send inbound messages to their topics, keyed by ``deal_id``; return how many were sent.
+
+    With ``first_timestamp_ms``, the records get that timestamp and the following milliseconds
+    (one each, in order) instead of the send time: the same stream produced twice is then the
+    same input, down to the order the worker merges its topics in.
+    """
     sent = 0
     kafka = producer(bootstrap)
     try:
         for message in messages:
             topic, key, value = route(message, topics)
-            kafka.send(topic, key=key, value=value)
+            stamp = None if first_timestamp_ms is None else first_timestamp_ms + sent
+            kafka.send(topic, key=key, value=value, timestamp_ms=stamp)
             sent += 1
             if delay:
                 kafka.flush()

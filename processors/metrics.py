@@ -20,6 +20,10 @@ GATE_DECISIONS = Counter(
 ALERTS = Counter(
     "dealflow_alerts_total", "Alerts published, by type, severity and status (raised or resolved).",
     ["type", "severity", "status"])
+INPUT_REREAD = Counter(
+    "dealflow_input_rereads_total",
+    "Times the worker sought back to re-read input records the consumer had skipped (see processors/input_guard.py).",
+)
 FACTS = Counter("dealflow_facts_total", "Facts appended to the deal event log, by type.", ["type"])
 PROCESSING_LATENCY = Histogram(
     "dealflow_processing_latency_seconds", "From a message's event time to its facts and alerts being produced.",

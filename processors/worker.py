@@ -1,10 +1,11 @@
 """The live worker: a Faust app that runs the core per deal, with state in a Faust table.
 
-Delivery: at-least-once with deterministic ids. Faust flushes its producer (facts, alerts,
-dead letters and the table's changelog) before it commits the input offsets, so an offset is
-committed only after the message's effects are on the topics; a crash before that replays
-the message, and the replay yields the same ids (a message already in the deal's state
-yields nothing).
+Delivery: at-least-once with deterministic ids, effectively once per message. A message's
+outputs (facts, alerts, dead letter) are acknowledged by the broker before the deal's new
+state is written to the table, and Faust flushes the table's changelog before it commits the
+input offset. So after a crash either the state records the message (and its outputs are on
+the topics) or it does not (and the replayed message yields the same outputs, with the same
+ids, again). A message already in the deal's state yields nothing.
 
 Time: a deadline index (a heap of each deal's next due moment) is checked by a timer every
 ``DEALFLOW_TICK_SECONDS``; each due deal gets a tick on the worker's internal deadline topic,
@@ -14,16 +15,20 @@ The index is rebuilt from the table after every rebalance (and so after a restar
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import sys
 import time
+import weakref
 from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
 
 import faust
+from faust.streams import _current_event
+from faust.types import TP
 
 from processors import metrics
 from processors.config import Settings
@@ -31,9 +36,11 @@ from processors.core import DealState, next_wake
 from processors.core.benchmarks import BenchmarkLearner
 from processors.deadlines import DeadlineIndex
 from processors.handling import Origin, Outcome, handle_record, handle_tick
+from processors.input_guard import GapGuard, KafkaOffsetsProbe
 from processors.instrument import observe_alerts, observe_outcome
 from processors.kafka_security import KafkaSecurity
 from processors.logs import logging_config
+from processors.merge import CoPartitionMerge
 from processors.playbook_loader import load_playbook
 from processors.scheduling import TimestampOrderedScheduling
 from processors.serde import state_from_json, state_to_json, to_bytes
@@ -43,6 +50,14 @@ from schemas.inbound import InboundKind
 log = logging.getLogger("dealflow.worker")
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+OFFSET_KEY_PREFIX = "\x00input-offset:"
+
+
+def input_offset_key(topic: str, partition: int) -> str:
+    """The state-table key under which the worker stores the next input offset to handle."""
+    return f"{OFFSET_KEY_PREFIX}{topic}:{partition}"
 
 
 def _brokers(bootstrap: str) -> list[str]:
@@ -100,9 +115,13 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         web_enabled=False,
         producer_acks=-1,
         broker_commit_interval=float(os.environ.get("DEALFLOW_COMMIT_INTERVAL", "2.8")),
-        producer_linger=0.005,
+        # How long the group waits for a worker that vanished (crashed, killed) before its
+        # partitions move: a restarted worker resumes after at most this long.
+        broker_session_timeout=float(os.environ.get("DEALFLOW_SESSION_TIMEOUT", "10")),
+        producer_linger=0.0,  # a message waits for its outputs to be acknowledged, so send them at once
         producer_max_batch_size=256 * 1024,
         consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,  # held records are not waited for on a rebalance (see processors/merge.py)
         datadir=str(datadir),
         ConsumerScheduler=TimestampOrderedScheduling,
         logging_config=logging_config(loglevel),
@@ -124,50 +143,135 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         return cached if cached is not None else state_from_json(deal_id, table.get(deal_id))
 
     async def publish(outcome: Outcome, key: bytes | None) -> None:
-        # Straight to the producer (buffered): Faust flushes it before committing the input offset.
+        # Every output is on the broker before the deal's new state is written: a state that
+        # records a message as seen is never durable while that message's effects are not.
         send = app.producer.send
+        pending = []
         if outcome.dead_letter is not None:
-            await send(topics.deadletter, key, to_bytes(outcome.dead_letter), None, None, None)
+            pending.append(await send(topics.deadletter, key, to_bytes(outcome.dead_letter), None, None, None))
         for fact in outcome.decision.facts:
-            await send(topics.events, fact.deal_id.encode(), to_bytes(fact), None, None, None)
+            pending.append(await send(topics.events, fact.deal_id.encode(), to_bytes(fact), None, None, None))
         for alert in outcome.decision.alerts:
-            await send(topics.alerts, alert.deal_id.encode(), to_bytes(alert), None, None, None)
+            pending.append(await send(topics.alerts, alert.deal_id.encode(), to_bytes(alert), None, None, None))
+        if pending:
+            await asyncio.gather(*pending)
+
+    def stored_next(partition: tuple[str, int]) -> int:
+        # Nothing stored: nothing of this partition was handled, so everything from its start is
+        # due (the group's committed offset may be ahead of what was handled, never a guide here).
+        raw = table.get(input_offset_key(*partition))
+        return int(raw) if raw is not None else 0
+
+    probe: dict[str, KafkaOffsetsProbe] = {}
+
+    def offsets_probe() -> KafkaOffsetsProbe:
+        if "probe" not in probe:
+            probe["probe"] = KafkaOffsetsProbe(settings.kafka_bootstrap, KafkaSecurity.from_env().client_options())
+        return probe["probe"]
+
+    class LazyProbe:  # connects on first use, not when the app is built
+        def first_at_or_after(self, partition: tuple[str, int], offset: int) -> int | None:
+            return offsets_probe().first_at_or_after(partition, offset)
+
+    guard = GapGuard(LazyProbe(), stored_next)
+
+    merge: CoPartitionMerge[Any] = CoPartitionMerge((topics.engagement, topics.commands, settings.deadline_topic))
+    merged_for: dict[str, Any] = {"generation": None}
+    handling = asyncio.Lock()
+
+    def at_end(topic: str, partition: int) -> bool:
+        """Whether every record of ``topic``'s ``partition`` available now has reached the agent."""
+        highwater = app.consumer.highwater(TP(topic, partition))
+        if highwater is None:
+            return False
+        track = guard.tracks.get((topic, partition))
+        next_offset = track.expected if track is not None else stored_next((topic, partition))
+        return (next_offset or 0) >= highwater
+
+    async def release(partition: int) -> None:
+        """Handle the held records of ``partition`` that may go now (see processors/merge.py)."""
+        async with handling:
+            forced = merge.forced
+            ready_now = merge.release(partition, lambda topic: at_end(topic, partition))
+            if merge.forced > forced:
+                log.warning("partition %d: released held input without waiting for every topic's end "
+                            "(held %d records); order across topics is best effort here", partition, merge.held())
+            for ready in ready_now:
+                token = _current_event.set(weakref.ref(ready))  # table writes go to the record's partition
+                try:
+                    await handle(ready)
+                finally:
+                    _current_event.reset(token)
+                ready.ack()
 
     @app.agent(inbound, name="deals")
     async def process_messages(stream: Any) -> None:
-        async for event in stream.events():
+        # Acks are manual: a record is acknowledged (and so committable) once handled, not when
+        # the merge takes it; held records are left unacknowledged across a rebalance.
+        async for event in stream.noack().events():
             message = event.message
-            now = _utcnow()
-            playbook = current["playbook"]
-            if message.topic == settings.deadline_topic:
-                outcome = handle_tick(event.value, load_state, playbook, now)
-            else:
-                kind: InboundKind = "engagement" if message.topic == topics.engagement else "commands"
-                origin = Origin(message.topic, message.partition, message.offset)
-                outcome = handle_record(event.value, event.key, kind, origin, load_state, playbook, now)
-                if outcome.dead_letter is not None:
-                    log.warning("dead-lettered %s/%s@%s: %s", origin.topic, origin.partition, origin.offset,
-                                outcome.dead_letter.reason, extra={"topic": origin.topic, "offset": origin.offset})
-            await publish(outcome, event.key)
-            if message.topic == settings.deadline_topic:
-                observe_alerts(outcome.decision.alerts)
-            else:
-                observe_outcome(outcome, kind, playbook, _utcnow())
-                if message.timestamp:
-                    metrics.HANDLING_LATENCY.observe(max(0.0, time.time() - message.timestamp))
-            highwater = app.consumer.highwater(message.tp)
-            if highwater is not None:
-                metrics.CONSUMER_LAG.labels("worker", message.topic, str(message.partition)).set(
-                    max(0, highwater - message.offset - 1))
-            if any([learner.observe(fact) for fact in outcome.decision.facts]):
-                current["playbook"] = learner.effective_playbook()
-                log.info("stage benchmarks in use: %s", learner.in_use())
-            if outcome.state is not None and outcome.state.exists or outcome.decision.facts:
-                state = outcome.state
-                assert state is not None
-                table[state.deal_id] = state_to_json(state)
-                cache.put(state, app.consumer_generation_id)
-                index.schedule(state.deal_id, next_wake(state, current["playbook"]))
+            verdict = guard.admit((message.topic, message.partition), message.offset, app.consumer_generation_id)
+            if merged_for["generation"] != app.consumer_generation_id:
+                merge.clear()
+                merged_for["generation"] = app.consumer_generation_id
+            if verdict.seek_to is not None:
+                metrics.INPUT_REREAD.inc()
+                await app.consumer.seek(message.tp, verdict.seek_to)
+            if not verdict.process:
+                if verdict.handled:
+                    event.ack()
+                # else: a stale copy of a record being re-read; its re-read copy is acknowledged once
+                # handled (acknowledging this one would let the runtime commit past the re-read)
+                continue
+            merge.add(message.partition, message.topic, message.offset, message.timestamp or 0.0, event)
+            await release(message.partition)
+
+    @app.timer(interval=0.5)
+    async def release_held() -> None:
+        if app.in_recovery or app.rebalancing or merged_for["generation"] != app.consumer_generation_id:
+            return
+        for (topic, partition), offset in guard.overdue():
+            log.warning("input %s[%d]: re-read from %d not delivered yet; seeking again", topic, partition, offset)
+            await app.consumer.seek(TP(topic, partition), offset)
+        for partition in merge.partitions_waiting():
+            await release(partition)
+
+    async def handle(event: Any) -> None:
+        """Run the core on one input record or tick, publish its outputs, then store the new state."""
+        message = event.message
+        now = _utcnow()
+        playbook = current["playbook"]
+        if message.topic == settings.deadline_topic:
+            outcome = handle_tick(event.value, load_state, playbook, now)
+        else:
+            kind: InboundKind = "engagement" if message.topic == topics.engagement else "commands"
+            origin = Origin(message.topic, message.partition, message.offset)
+            outcome = handle_record(event.value, event.key, kind, origin, load_state, playbook, now)
+            if outcome.dead_letter is not None:
+                log.warning("dead-lettered %s/%s@%s: %s", origin.topic, origin.partition, origin.offset,
+                            outcome.dead_letter.reason, extra={"topic": origin.topic, "offset": origin.offset})
+        await publish(outcome, event.key)
+        if message.topic == settings.deadline_topic:
+            observe_alerts(outcome.decision.alerts)
+        else:
+            observe_outcome(outcome, kind, playbook, _utcnow())
+            if message.timestamp:
+                metrics.HANDLING_LATENCY.observe(max(0.0, time.time() - message.timestamp))
+        highwater = app.consumer.highwater(message.tp)
+        if highwater is not None:
+            metrics.CONSUMER_LAG.labels("worker", message.topic, str(message.partition)).set(
+                max(0, highwater - message.offset - 1))
+        if any([learner.observe(fact) for fact in outcome.decision.facts]):
+            current["playbook"] = learner.effective_playbook()
+            log.info("stage benchmarks in use: %s", learner.in_use())
+        if outcome.state is not None and outcome.state.exists or outcome.decision.facts:
+            state = outcome.state
+            assert state is not None
+            table[state.deal_id] = state_to_json(state)
+            cache.put(state, app.consumer_generation_id)
+            index.schedule(state.deal_id, next_wake(state, current["playbook"]))
+        # After the deal's state, in the same changelog partition: never durable ahead of it.
+        table[input_offset_key(message.topic, message.partition)] = str(message.offset + 1)
 
     @app.timer(interval=settings.tick_seconds)
     async def fire_deadlines() -> None:
@@ -179,6 +283,8 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         if built_for["generation"] != generation:
             index.clear()
             for deal_id, raw in list(table.items()):
+                if deal_id.startswith(OFFSET_KEY_PREFIX):
+                    continue
                 index.schedule(deal_id, next_wake(state_from_json(deal_id, raw), playbook))
             built_for["generation"] = generation
             log.info("deadline index rebuilt: %d deals with a deadline", len(index))

@@ -1,0 +1,132 @@
+"""Guard against input records the stream runtime skipped, so no message goes unprocessed.
+
+Faust can drop fetched records around a rebalance: after a partition is (re)assigned, the
+agent has been seen to receive offsets 0..2 and then 15.. of a partition, 3..14 never
+delivered (records fetched before the seek to the committed offset are discarded). Those
+messages would be lost for good once later offsets are committed.
+
+The guard checks each partition's offsets as they reach the agent. It expects the first
+record of a partition in a consumer generation at the offset the worker itself stored as
+handled (in its state table, after the deal's state, so never ahead of it; the start of the
+partition when nothing is stored; the group's committed offset cannot be trusted for this, as
+the runtime commits what it acknowledged), and every later one right after the previous.
+When a record arrives beyond that, it asks the broker whether records really exist in
+between (transaction markers and compaction leave legitimate holes); if they do, it seeks the
+consumer back and skips records until the missing one arrives. Records below the expected
+offset were already handled and are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger("dealflow.worker")
+
+Partition = tuple[str, int]
+
+
+class OffsetsProbe(Protocol):
+    """What the guard asks the broker."""
+
+    def first_at_or_after(self, partition: Partition, offset: int) -> int | None:
+        """The offset of the first record at or after ``offset``, or None when there is none yet."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    process: bool
+    seek_to: int | None = None
+    handled: bool = False  # not processed because it already was (below the expected offset)
+
+
+@dataclass
+class _Track:
+    expected: int | None
+    waiting_since: float | None = None  # set while waiting for a re-read after a seek
+
+
+@dataclass
+class GapGuard:
+    """Decides, per input record, whether to process it, skip it, or seek back first."""
+
+    probe: OffsetsProbe
+    stored_next: Callable[[Partition], int | None]  # the next offset to handle, as the worker stored it
+    clock: Callable[[], float] = time.monotonic
+    reseek_after: float = 2.0
+    generation: Any = None
+    tracks: dict[Partition, _Track] = field(default_factory=dict)
+    reread: int = 0  # records re-read because the runtime skipped them (for metrics and tests)
+
+    def admit(self, partition: Partition, offset: int, generation: Any) -> Verdict:
+        """The verdict for the record at ``offset`` of ``partition``, delivered in ``generation``."""
+        if generation != self.generation:
+            self.tracks.clear()
+            self.generation = generation
+        track = self.tracks.get(partition)
+        if track is None:
+            track = self.tracks[partition] = _Track(self.stored_next(partition))
+        expected = track.expected
+        if expected is None or offset == expected:
+            track.expected, track.waiting_since = offset + 1, None
+            return Verdict(process=True)
+        if offset < expected:
+            return Verdict(process=False, handled=True)
+        if track.waiting_since is not None and self.clock() - track.waiting_since < self.reseek_after:
+            return Verdict(process=False)  # a record fetched before our seek; the re-read is coming
+        first = self.probe.first_at_or_after(partition, expected)
+        if first is None or first >= offset:  # nothing in between: a legitimate hole in the log
+            track.expected, track.waiting_since = offset + 1, None
+            return Verdict(process=True)
+        log.warning("input %s[%d]: offsets %d..%d were skipped by the consumer; re-reading from %d",
+                    partition[0], partition[1], expected, offset - 1, first)
+        track.expected, track.waiting_since = first, self.clock()
+        self.reread += offset - first
+        return Verdict(process=False, seek_to=first)
+
+
+    def overdue(self) -> list[tuple[Partition, int]]:
+        """Partitions still waiting for a re-read ``reseek_after`` seconds after their seek.
+
+        The runtime can discard the re-read too (a batch fetched before the seek, still being
+        delivered, moves its read position past it), so the caller seeks again; by then that
+        batch is through.
+        """
+        now, due = self.clock(), []
+        for partition, track in self.tracks.items():
+            if track.waiting_since is not None and track.expected is not None \
+                    and now - track.waiting_since >= self.reseek_after:
+                track.waiting_since = now
+                due.append((partition, track.expected))
+        return due
+
+
+class KafkaOffsetsProbe:
+    """``OffsetsProbe`` over a kafka-python consumer of its own."""
+
+    def __init__(self, bootstrap: str, client_options: dict[str, Any]) -> None:
+        from kafka import KafkaConsumer
+
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=1,
+                                      **client_options)
+
+    def first_at_or_after(self, partition: Partition, offset: int) -> int | None:
+        from kafka import TopicPartition
+
+        tp = TopicPartition(*partition)
+        self.consumer.assign([tp])
+        self.consumer.seek(tp, offset)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            records = self.consumer.poll(timeout_ms=500, max_records=1).get(tp, [])
+            if records:
+                return int(records[0].offset)
+            if self.consumer.end_offsets([tp])[tp] <= self.consumer.position(tp):
+                return None
+        return None
+
+    def close(self) -> None:
+        self.consumer.close()

@@ -1,0 +1,90 @@
+"""A deterministic processing order across the worker's co-partitioned input topics.
+
+A deal's messages arrive on two topics (engagement and commands, plus the worker's own
+deadline ticks), all partitioned by deal. Which topic's records the consumer happens to
+fetch first depends on timing, so processing them in arrival order would make the result of a
+replay (after a crash, a restart or a rebalance) differ from the first run's. This merge holds
+each partition number's records per topic and releases them in record-timestamp order (ties by
+topic, then offset): a record is released only when every topic of that partition number either
+has a record waiting or has been read to its end. So a backlog is processed in one order, the
+same on every run, and a live stream in the order its records were produced.
+
+Liveness beats order only in two cases: a record held longer than ``max_wait`` seconds (a topic
+that never reports its end) and more than ``max_held`` records held for one partition number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+
+
+@dataclass
+class _Held(Generic[Item]):
+    timestamp: float
+    offset: int
+    since: float
+    item: Item
+
+
+@dataclass
+class CoPartitionMerge(Generic[Item]):
+    """Holds records per (partition number, topic) and releases them in timestamp order."""
+
+    topics: tuple[str, ...]
+    max_wait: float = 10.0
+    max_held: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    queues: dict[int, dict[str, deque[_Held[Item]]]] = field(default_factory=dict)
+    forced: int = 0  # releases that could not wait for order (see the module docstring)
+
+    def add(self, partition: int, topic: str, offset: int, timestamp: float, item: Item) -> None:
+        """Hold ``item``, the record at ``offset`` of ``topic``'s ``partition``."""
+        queues = self.queues.setdefault(partition, {t: deque() for t in self.topics})
+        queues[topic].append(_Held(timestamp, offset, self.clock(), item))
+
+    def release(self, partition: int, at_end: Callable[[str], bool]) -> list[Item]:
+        """The records of ``partition`` that can go now, in order.
+
+        ``at_end(topic)`` tells whether ``topic``'s ``partition`` has been read to its end (so an
+        empty queue there cannot be hiding an earlier record).
+        """
+        queues = self.queues.get(partition)
+        if not queues:
+            return []
+        released: list[Item] = []
+        while True:
+            heads = [(queue[0].timestamp, index, queue[0].offset, topic)
+                     for index, (topic, queue) in enumerate(queues.items()) if queue]
+            if not heads:
+                break
+            if not self._may_go(queues, at_end):
+                break
+            _, _, _, topic = min(heads)
+            released.append(queues[topic].popleft().item)
+        return released
+
+    def _may_go(self, queues: dict[str, deque[_Held[Item]]], at_end: Callable[[str], bool]) -> bool:
+        if all(queue or at_end(topic) for topic, queue in queues.items()):
+            return True
+        held = [queue[0].since for queue in queues.values() if queue]
+        overfull = sum(len(queue) for queue in queues.values()) > self.max_held
+        forced = overfull or (bool(held) and self.clock() - min(held) >= self.max_wait)
+        self.forced += forced
+        return forced
+
+    def partitions_waiting(self) -> list[int]:
+        """Partition numbers with records held."""
+        return [p for p, queues in self.queues.items() if any(queues.values())]
+
+    def held(self) -> int:
+        return sum(len(queue) for queues in self.queues.values() for queue in queues.values())
+
+    def clear(self) -> None:
+        """Drop everything held (the partitions were reassigned; their records will be read again)."""
+        self.queues.clear()

@@ -1,0 +1,252 @@
+"""Fault tests on the real broker: worker crashes, duplicated and reordered delivery.
+
+Reduced form for the suite: a few thousand simulated messages and ten SIGKILLs. The input ends
+150 days ago, so every time-based deadline lies in the past for any run: a crashed run and a
+clean one must agree exactly. The full form (100,000 messages) is `DEALFLOW_FAULT_MESSAGES=100000
+python3 -m pytest tests/integration/test_faults.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from processors.config import Settings
+from processors.kafka_io import produce
+from processors.playbook_loader import default_playbook
+from processors.simulate import SimulationSettings, simulate
+from processors.stack_common import Deadline
+from processors.stack_kafka import KafkaPaths, managed_pid, start_kafka, stop_kafka, wait_for_kafka
+from processors.stack_postgres import PgPaths, ensure_postgres, running_server, stop_postgres
+from tests.helpers import unavailable
+from tests.integration.conftest import REPO_ROOT, WorkerProcess, isolated, settings_env, snapshot, wait_for
+
+MESSAGES = int(os.environ.get("DEALFLOW_FAULT_MESSAGES", "4000"))
+KILLS = 10
+END = datetime.now(timezone.utc) - timedelta(days=150)
+
+
+FIRST_TIMESTAMP_MS = int(time.time() * 1000)  # every run produces the same records, timestamps included
+
+
+def _produce(settings: Settings, messages: list[dict[str, Any]]) -> None:
+    produce(settings.kafka_bootstrap, settings.topics, messages, first_timestamp_ms=FIRST_TIMESTAMP_MS)
+
+
+def _messages() -> list[dict[str, Any]]:
+    stream = simulate(SimulationSettings(deals=max(20, MESSAGES // 50), days=120, seed=5), default_playbook(), END)
+    return stream[:MESSAGES]
+
+
+def _read_all(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[dict[str, Any]] = []
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for batch in consumer.poll(timeout_ms=500).values():
+                records += [json.loads(r.value) for r in batch]
+        return records
+    finally:
+        consumer.close()
+
+
+def _committed(settings: Settings) -> int:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
+        inputs = (settings.topics.engagement, settings.topics.commands)
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic in inputs and meta.offset > 0)
+    finally:
+        admin.close()
+
+
+def _run_to_end(settings: Settings, log: Path, total: int) -> None:
+    worker = WorkerProcess(settings, log, "--only", "processors")
+    try:
+        wait_for(lambda: _committed(settings) >= total, timeout=900, what="all input committed", worker=worker)
+        time.sleep(3)  # the last flush and commit
+    finally:
+        worker.stop()
+
+
+def _outputs(settings: Settings) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
+    facts = {f["event_id"]: f for f in _read_all(settings, settings.topics.events)}
+    alerts: dict[tuple[str, str], Any] = {}
+    for alert in _read_all(settings, settings.topics.alerts):
+        alerts[(alert["alert_id"], alert["status"])] = alert
+    return facts, alerts
+
+
+def _assert_same_facts(facts: dict[str, Any], clean: dict[str, Any]) -> None:
+    missing = [clean[k] for k in clean.keys() - facts.keys()]
+    extra = [facts[k] for k in facts.keys() - clean.keys()]
+    changed = [(clean[k], facts[k]) for k in clean.keys() & facts.keys() if clean[k] != facts[k]]
+    assert not (missing or extra or changed), (
+        f"{len(missing)} facts missing, {len(extra)} extra, {len(changed)} changed (of {len(clean)}); "
+        f"first missing: {missing[:3]}; first extra: {extra[:3]}; first changed: {changed[:2]}")
+
+
+@pytest.fixture(scope="module")
+def clean_run(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Any]]:
+    """Facts, alerts and the projection of one uninterrupted worker over the stream."""
+    with isolated(base_settings) as settings:
+        _produce(settings, _messages())
+        _run_to_end(settings, tmp_path_factory.mktemp("clean") / "worker.log", MESSAGES)
+        subprocess.run([sys.executable, "-m", "processors.cli", "rebuild"], cwd=REPO_ROOT, env=settings_env(settings),
+                       capture_output=True, text=True, timeout=600, check=True)
+        facts, alerts = _outputs(settings)
+        yield facts, alerts, snapshot(settings.database_url)
+
+
+def _end_offsets(settings: Settings, topics: list[str]) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or []]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+def _projected(settings: Settings) -> int:
+    try:
+        with psycopg.connect(settings.database_url, connect_timeout=3) as conn:
+            row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM projector_offsets").fetchone()
+            return int(row[0]) if row else 0
+    except psycopg.OperationalError:
+        return -1
+
+
+def _pipeline_done(settings: Settings, total: int) -> bool:
+    try:
+        if _committed(settings) < total:
+            return False
+        return _projected(settings) >= _end_offsets(settings, [settings.topics.events, settings.topics.alerts])
+    except KafkaError:
+        return False  # the broker is (re)starting
+
+
+def _assert_same_as_clean(settings: Settings, clean: tuple[Any, Any, Any]) -> None:
+    facts, alerts = _outputs(settings)
+    _assert_same_facts(facts, clean[0])
+    assert alerts.keys() == clean[1].keys()
+    assert snapshot(settings.database_url) == clean[2]
+
+
+def test_broker_restart_mid_stream_the_worker_and_projector_reconnect_and_lose_nothing(
+        base_settings: Settings, clean_run: tuple[Any, Any, Any], tmp_path: Path) -> None:
+    if managed_pid(KafkaPaths.of(base_settings)) is None:
+        unavailable("the broker restart test needs the broker started by `dealflow stack up`")
+    with isolated(base_settings) as settings:
+        _produce(settings, _messages())
+        worker = WorkerProcess(settings, tmp_path / "worker.log")
+        try:
+            wait_for(lambda: _projected(settings) > 0, timeout=180, what="projection under way", worker=worker)
+            stop_kafka(base_settings)
+            time.sleep(8)  # the broker is gone; the worker must hold on
+            assert worker.alive(), worker.output()
+            wait_for_kafka(start_kafka(base_settings), base_settings, Deadline.after(120))
+            wait_for(lambda: _pipeline_done(settings, MESSAGES), timeout=900, what="catching up after the restart",
+                     worker=worker)
+            time.sleep(2)
+        finally:
+            if managed_pid(KafkaPaths.of(base_settings)) is None:  # never leave the suite without its broker
+                wait_for_kafka(start_kafka(base_settings), base_settings, Deadline.after(120))
+            worker.stop()
+        _assert_same_as_clean(settings, clean_run)
+
+
+def test_database_outage_the_projector_backs_off_and_catches_up(
+        base_settings: Settings, clean_run: tuple[Any, Any, Any], tmp_path: Path) -> None:
+    if running_server(PgPaths.of(base_settings)) is None:
+        unavailable("the database outage test needs the PostgreSQL server started by `dealflow stack up`")
+    with isolated(base_settings) as settings:
+        _produce(settings, _messages())
+        worker = WorkerProcess(settings, tmp_path / "worker.log")
+        try:
+            wait_for(lambda: _projected(settings) > 0, timeout=180, what="projection under way", worker=worker)
+            stop_postgres(base_settings)
+            time.sleep(10)  # the database is gone; the projector must back off, the worker go on
+            assert worker.alive(), worker.output()
+            assert "database unavailable" in worker.output()
+        finally:
+            ensure_postgres(base_settings, Deadline.after(120))
+        try:
+            wait_for(lambda: _pipeline_done(settings, MESSAGES), timeout=900, what="catching up after the outage",
+                     worker=worker)
+            time.sleep(2)
+        finally:
+            worker.stop()
+        _assert_same_as_clean(settings, clean_run)
+
+
+def test_worker_killed_ten_times_loses_and_duplicates_nothing(base_settings: Settings, clean_run: tuple[Any, Any, Any],
+                                                               tmp_path: Path) -> None:
+    rng = random.Random(42)
+    with isolated(base_settings) as settings:
+        _produce(settings, _messages())
+        kills = 0
+        while kills < KILLS:
+            worker = WorkerProcess(settings, tmp_path / f"crash-{kills}.log", "--only", "processors",
+                                   extra_env={"DEALFLOW_COMMIT_INTERVAL": "0.3"})
+            before = _committed(settings)
+            if before >= MESSAGES:
+                worker.stop()
+                break
+            wait_for(lambda start=before: _committed(settings) > start, timeout=120,
+                     what="progress before the kill", worker=worker)
+            time.sleep(rng.uniform(0.0, 0.4))
+            worker.stop(signal.SIGKILL)
+            kills += 1
+        _run_to_end(settings, tmp_path / "final.log", MESSAGES)
+        facts, alerts = _outputs(settings)
+    clean_facts, clean_alerts, _ = clean_run
+    assert kills == KILLS
+    _assert_same_facts(facts, clean_facts)
+    assert alerts.keys() == clean_alerts.keys()
+
+
+def test_every_message_twice_and_shuffled_within_a_deal_window(base_settings: Settings, clean_run: tuple[Any, Any, Any],
+                                                               tmp_path: Path) -> None:
+    """Duplicates change nothing; messages of one deal that arrive out of order stay consistent."""
+    rng = random.Random(7)
+    doubled = [m for message in _messages() for m in (message, message)]
+    with isolated(base_settings) as settings:
+        _produce(settings, doubled)
+        _run_to_end(settings, tmp_path / "doubled.log", len(doubled))
+        facts, alerts = _outputs(settings)
+    clean_facts, clean_alerts, _ = clean_run
+    assert facts == clean_facts and alerts.keys() == clean_alerts.keys()  # duplicates: exactly the clean run
+
+    shuffled = _messages()
+    for start in range(0, len(shuffled), 8):  # reorder within windows of 8 messages
+        window = shuffled[start:start + 8]
+        rng.shuffle(window)
+        shuffled[start:start + 8] = window
+    with isolated(base_settings) as settings:
+        _produce(settings, shuffled)
+        _run_to_end(settings, tmp_path / "shuffled.log", len(shuffled))
+        facts, _ = _outputs(settings)
+    for fact in facts.values():
+        assert fact.get("days_in_from_stage", 0) >= 0  # no negative durations
+    caused = {f["caused_by"] for f in facts.values() if f["caused_by"]}
+    assert caused == {m["event_id"] for m in shuffled}  # every message had its effect
