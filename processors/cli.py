@@ -69,7 +69,20 @@ def start_projector(settings: Settings) -> tuple[threading.Thread, threading.Eve
                           batch_size=int(os.environ.get("DEALFLOW_PROJECTOR_BATCH", "1000")),
                           observer=ProjectorObserver(), client_options=client_options())
     stop = threading.Event()
-    thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)
+
+    def run_or_exit() -> None:
+        # Crash-only: a projector that died of an unexpected error takes the process with it, so
+        # its supervisor restarts it (offsets are in the database: nothing is lost), rather than
+        # leaving a worker that looks alive and projects nothing.
+        try:
+            projector.run(stop)
+        except BaseException:
+            import logging
+
+            logging.getLogger("dealflow.projector").exception("the projector failed; exiting")
+            os._exit(70)
+
+    thread = threading.Thread(target=run_or_exit, name="projector", daemon=True)
     thread.start()
     return thread, stop
 
@@ -392,6 +405,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    from processors.soak import run_soak, summary
+
+    samples = run_soak(_settings(args), args.minutes, args.rate, args.interval)
+    print("| measurement | result |\n|---|---|")
+    for name, value in summary(samples, args.rate):
+        print(f"| {name} | {value} |")
+    return 0
+
+
 def cmd_contract(args: argparse.Namespace) -> int:
     from schemas.export import CONTRACT_DIR, check_contract, write_contract
 
@@ -496,6 +519,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backtest-messages", type=int, default=1_000_000)
     p.add_argument("--state-deals", type=int, default=1_000_000)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("soak", help="a steady load for minutes: worker memory and consumer lag over time")
+    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--rate", type=float, default=100.0, help="offered load (msg/s)")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between samples")
+    p.set_defaults(func=cmd_soak)
 
     p = sub.add_parser("demo", help="run the live pipeline on the sample stream (stack must be up)")
     p.add_argument("--seconds", type=float, default=60.0, help="how long to watch the output")

@@ -18,9 +18,11 @@ offset were already handled and are skipped.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,7 +34,7 @@ Partition = tuple[str, int]
 class OffsetsProbe(Protocol):
     """What the guard asks the broker."""
 
-    def first_at_or_after(self, partition: Partition, offset: int) -> int | None:
+    async def first_at_or_after(self, partition: Partition, offset: int) -> int | None:
         """The offset of the first record at or after ``offset``, or None when there is none yet."""
 
 
@@ -61,7 +63,7 @@ class GapGuard:
     tracks: dict[Partition, _Track] = field(default_factory=dict)
     reread: int = 0  # records re-read because the runtime skipped them (for metrics and tests)
 
-    def admit(self, partition: Partition, offset: int, generation: Any) -> Verdict:
+    async def admit(self, partition: Partition, offset: int, generation: Any) -> Verdict:
         """The verdict for the record at ``offset`` of ``partition``, delivered in ``generation``."""
         if generation != self.generation:
             self.tracks.clear()
@@ -77,7 +79,7 @@ class GapGuard:
             return Verdict(process=False, handled=True)
         if track.waiting_since is not None and self.clock() - track.waiting_since < self.reseek_after:
             return Verdict(process=False)  # a record fetched before our seek; the re-read is coming
-        first = self.probe.first_at_or_after(partition, expected)
+        first = await self.probe.first_at_or_after(partition, expected)
         if first is None or first >= offset:  # nothing in between: a legitimate hole in the log
             track.expected, track.waiting_since = offset + 1, None
             return Verdict(process=True)
@@ -105,17 +107,24 @@ class GapGuard:
 
 
 class KafkaOffsetsProbe:
-    """``OffsetsProbe`` over a kafka-python consumer of its own."""
+    """``OffsetsProbe`` over a kafka-python consumer of its own, run in a thread of its own
+    (its calls block; the worker's event loop must not)."""
 
     def __init__(self, bootstrap: str, client_options: dict[str, Any]) -> None:
-        from kafka import KafkaConsumer
+        self.bootstrap, self.client_options = bootstrap, client_options
+        self.consumer: Any = None
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="offsets-probe")
 
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=1,
-                                      **client_options)
+    async def first_at_or_after(self, partition: Partition, offset: int) -> int | None:
+        return await asyncio.get_running_loop().run_in_executor(self.thread, self._first_at_or_after, partition,
+                                                                offset)
 
-    def first_at_or_after(self, partition: Partition, offset: int) -> int | None:
-        from kafka import TopicPartition
+    def _first_at_or_after(self, partition: Partition, offset: int) -> int | None:
+        from kafka import KafkaConsumer, TopicPartition
 
+        if self.consumer is None:  # connects on first use, not when the worker starts
+            self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                          max_poll_records=1, **self.client_options)
         tp = TopicPartition(*partition)
         self.consumer.assign([tp])
         self.consumer.seek(tp, offset)
@@ -129,4 +138,6 @@ class KafkaOffsetsProbe:
         return None
 
     def close(self) -> None:
-        self.consumer.close()
+        if self.consumer is not None:
+            self.consumer.close()
+        self.thread.shutdown(wait=False)

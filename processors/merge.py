@@ -37,7 +37,7 @@ class CoPartitionMerge(Generic[Item]):
     """Holds records per (partition number, topic) and releases them in timestamp order."""
 
     topics: tuple[str, ...]
-    max_wait: float = 10.0
+    max_wait: float = 60.0
     max_held: int = 10_000
     clock: Callable[[], float] = time.monotonic
     queues: dict[int, dict[str, deque[_Held[Item]]]] = field(default_factory=dict)

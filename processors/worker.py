@@ -162,18 +162,8 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         raw = table.get(input_offset_key(*partition))
         return int(raw) if raw is not None else 0
 
-    probe: dict[str, KafkaOffsetsProbe] = {}
-
-    def offsets_probe() -> KafkaOffsetsProbe:
-        if "probe" not in probe:
-            probe["probe"] = KafkaOffsetsProbe(settings.kafka_bootstrap, KafkaSecurity.from_env().client_options())
-        return probe["probe"]
-
-    class LazyProbe:  # connects on first use, not when the app is built
-        def first_at_or_after(self, partition: tuple[str, int], offset: int) -> int | None:
-            return offsets_probe().first_at_or_after(partition, offset)
-
-    guard = GapGuard(LazyProbe(), stored_next)
+    guard = GapGuard(KafkaOffsetsProbe(settings.kafka_bootstrap, KafkaSecurity.from_env().client_options()),
+                     stored_next)
 
     merge: CoPartitionMerge[Any] = CoPartitionMerge((topics.engagement, topics.commands, settings.deadline_topic))
     merged_for: dict[str, Any] = {"generation": None}
@@ -210,7 +200,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         # the merge takes it; held records are left unacknowledged across a rebalance.
         async for event in stream.noack().events():
             message = event.message
-            verdict = guard.admit((message.topic, message.partition), message.offset, app.consumer_generation_id)
+            verdict = await guard.admit((message.topic, message.partition), message.offset, app.consumer_generation_id)
             if merged_for["generation"] != app.consumer_generation_id:
                 merge.clear()
                 merged_for["generation"] = app.consumer_generation_id

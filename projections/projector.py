@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from projections.apply import apply_alert, apply_fact, new_facts, refresh_criteria
 from schemas.playbook import Playbook
@@ -241,8 +242,8 @@ class Projector:
                 for tp, end in ends.items()}
 
     def run(self, stop: threading.Event) -> None:
-        """Project until ``stop`` is set; on a database error, back off and resume from stored offsets."""
-        backoff = 0.5
+        """Project until ``stop`` is set; on a database or Kafka error, back off and resume from stored offsets."""
+        backoff, resync = 0.5, False
         while not stop.is_set():
             try:
                 if self.consumer is None:
@@ -250,6 +251,9 @@ class Projector:
                 elif self.conn is None or self.conn.closed:
                     self.conn = self._connect()
                     self._seek_to_stored()
+                elif resync:
+                    self._seek_to_stored()
+                resync = False
                 self.poll_once()
                 self.report()
                 backoff = 0.5
@@ -257,6 +261,11 @@ class Projector:
                 log.warning("database unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)
                 if self.conn is not None:
                     self.conn.close()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except KafkaError as exc:  # the broker is restarting or unreachable: the client reconnects
+                log.warning("Kafka unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)
+                resync = True
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
         self.close()

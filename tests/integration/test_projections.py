@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -150,26 +151,26 @@ def test_rebuild_equals_the_incremental_projection_and_the_backtest_projection(
 
 def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
         log_settings: tuple[Settings, int, dict[str, Any]], tmp_path: Path) -> None:
+    """Ten SIGKILLs at random moments of the stream, then a clean finish: the same tables."""
     settings, total, clean = log_settings
+    rng = random.Random(11)
     with fresh_database(settings) as url:
         crash_settings = type(settings)(**{**settings.__dict__, "database_url": url})
-        env_batch = {"DEALFLOW_PROJECTOR_BATCH": "40"}
+        env_batch = {"DEALFLOW_PROJECTOR_BATCH": "10"}
+        projected = lambda: _rows(url, "SELECT coalesce(sum(next_offset), 0) FROM projector_offsets")[0][0]  # noqa: E731
         kills = 0
-        for attempt in range(4):
-            projector = WorkerProcess(crash_settings, tmp_path / f"crash-{attempt}.log", "--only", "projector",
+        while kills < 10 and not _caught_up(url, total):
+            projector = WorkerProcess(crash_settings, tmp_path / f"crash-{kills}.log", "--only", "projector",
                                       extra_env=env_batch)
-            threshold = total * (attempt + 1) // 5
-            wait_for(lambda limit=threshold: _rows(url, "SELECT coalesce(sum(next_offset), 0) FROM projector_offsets")
-                     [0][0] >= limit, what=f"progress past {threshold}", worker=projector)
-            if _caught_up(url, total):
-                projector.stop()
-                break
+            before = projected()
+            wait_for(lambda start=before: projected() > start or _caught_up(url, total),
+                     what="progress before the kill", worker=projector)
+            time.sleep(rng.uniform(0.0, 0.3))
             projector.stop(signal.SIGKILL)
             kills += 1
-        else:
-            projector = WorkerProcess(crash_settings, tmp_path / "crash-final.log", "--only", "projector")
-            wait_for(lambda: _caught_up(url, total), what="catching up after the kills", worker=projector)
-            projector.stop()
-        assert kills >= 2, "the projector finished before it could be killed mid-stream"
+        projector = WorkerProcess(crash_settings, tmp_path / "crash-final.log", "--only", "projector")
+        wait_for(lambda: _caught_up(url, total), what="catching up after the kills", worker=projector)
+        projector.stop()
+        assert kills == 10, "the projector finished before it could be killed ten times"
         time.sleep(0.5)
         assert snapshot(url) == clean
