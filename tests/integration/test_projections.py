@@ -156,7 +156,7 @@ def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
     rng = random.Random(11)
     with fresh_database(settings) as url:
         crash_settings = type(settings)(**{**settings.__dict__, "database_url": url})
-        env_batch = {"DEALFLOW_PROJECTOR_BATCH": "10"}
+        env_batch = {"DEALFLOW_PROJECTOR_BATCH": "5"}
         projected = lambda: _rows(url, "SELECT coalesce(sum(next_offset), 0) FROM projector_offsets")[0][0]  # noqa: E731
         kills = 0
         while kills < 10 and not _caught_up(url, total):
@@ -165,7 +165,7 @@ def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
             before = projected()
             wait_for(lambda start=before: projected() > start or _caught_up(url, total),
                      what="progress before the kill", worker=projector)
-            time.sleep(rng.uniform(0.0, 0.3))
+            time.sleep(rng.uniform(0.0, 0.1))
             projector.stop(signal.SIGKILL)
             kills += 1
         projector = WorkerProcess(crash_settings, tmp_path / "crash-final.log", "--only", "projector")
