@@ -166,7 +166,6 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
                      stored_next)
 
     merge: CoPartitionMerge[Any] = CoPartitionMerge((topics.engagement, topics.commands, settings.deadline_topic))
-    merged_for: dict[str, Any] = {"generation": None}
     handling = asyncio.Lock()
 
     def at_end(topic: str, partition: int) -> bool:
@@ -200,10 +199,9 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         # the merge takes it; held records are left unacknowledged across a rebalance.
         async for event in stream.noack().events():
             message = event.message
+            if guard.generation != app.consumer_generation_id:
+                merge.clear()  # a new assignment: what is held will be read again (the guard starts over too)
             verdict = await guard.admit((message.topic, message.partition), message.offset, app.consumer_generation_id)
-            if merged_for["generation"] != app.consumer_generation_id:
-                merge.clear()
-                merged_for["generation"] = app.consumer_generation_id
             if verdict.seek_to is not None:
                 metrics.INPUT_REREAD.inc()
                 await app.consumer.seek(message.tp, verdict.seek_to)
@@ -218,7 +216,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
 
     @app.timer(interval=0.5)
     async def release_held() -> None:
-        if app.in_recovery or app.rebalancing or merged_for["generation"] != app.consumer_generation_id:
+        if app.in_recovery or app.rebalancing or guard.generation != app.consumer_generation_id:
             return
         for (topic, partition), offset in guard.overdue():
             log.warning("input %s[%d]: re-read from %d not delivered yet; seeking again", topic, partition, offset)

@@ -159,22 +159,31 @@ def _assert_same_as_clean(settings: Settings, clean: tuple[Any, Any, Any]) -> No
         assert not (extra or missing), f"{table}: {len(missing)} rows differ; clean {missing[:2]} vs {extra[:2]}"
 
 
+def _stream_under_way(settings: Settings, tmp_path: Path) -> WorkerProcess:
+    """The stream produced and a full worker (processors and projector) projecting it."""
+    _produce(settings, _messages())
+    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    wait_for(lambda: _projected(settings) > 0, timeout=180, what="projection under way", worker=worker)
+    return worker
+
+
+def _wait_done(settings: Settings, worker: WorkerProcess, what: str) -> None:
+    wait_for(lambda: _pipeline_done(settings, MESSAGES), timeout=300, what=what, worker=worker)
+    time.sleep(2)  # the last commit
+
+
 def test_broker_restart_mid_stream_the_worker_and_projector_reconnect_and_lose_nothing(
         base_settings: Settings, clean_run: tuple[Any, Any, Any], tmp_path: Path) -> None:
     if managed_pid(KafkaPaths.of(base_settings)) is None:
         unavailable("the broker restart test needs the broker started by `dealflow stack up`")
     with isolated(base_settings) as settings:
-        _produce(settings, _messages())
-        worker = WorkerProcess(settings, tmp_path / "worker.log")
+        worker = _stream_under_way(settings, tmp_path)
         try:
-            wait_for(lambda: _projected(settings) > 0, timeout=180, what="projection under way", worker=worker)
             stop_kafka(base_settings)
             time.sleep(8)  # the broker is gone; the worker must hold on
             assert worker.alive(), worker.output()
             wait_for_kafka(start_kafka(base_settings), base_settings, Deadline.after(120))
-            wait_for(lambda: _pipeline_done(settings, MESSAGES), timeout=300, what="catching up after the restart",
-                     worker=worker)
-            time.sleep(2)
+            _wait_done(settings, worker, "catching up after the restart")
         finally:
             if managed_pid(KafkaPaths.of(base_settings)) is None:  # never leave the suite without its broker
                 wait_for_kafka(start_kafka(base_settings), base_settings, Deadline.after(120))
@@ -187,10 +196,8 @@ def test_database_outage_the_projector_backs_off_and_catches_up(
     if running_server(PgPaths.of(base_settings)) is None:
         unavailable("the database outage test needs the PostgreSQL server started by `dealflow stack up`")
     with isolated(base_settings) as settings:
-        _produce(settings, _messages())
-        worker = WorkerProcess(settings, tmp_path / "worker.log")
+        worker = _stream_under_way(settings, tmp_path)
         try:
-            wait_for(lambda: _projected(settings) > 0, timeout=180, what="projection under way", worker=worker)
             stop_postgres(base_settings)
             time.sleep(10)  # the database is gone; the projector must back off, the worker go on
             assert worker.alive(), worker.output()
@@ -198,9 +205,7 @@ def test_database_outage_the_projector_backs_off_and_catches_up(
         finally:
             ensure_postgres(base_settings, Deadline.after(120))
         try:
-            wait_for(lambda: _pipeline_done(settings, MESSAGES), timeout=300, what="catching up after the outage",
-                     worker=worker)
-            time.sleep(2)
+            _wait_done(settings, worker, "catching up after the outage")
         finally:
             worker.stop()
         _assert_same_as_clean(settings, clean_run)
