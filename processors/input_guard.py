@@ -37,6 +37,9 @@ class OffsetsProbe(Protocol):
     async def first_at_or_after(self, partition: Partition, offset: int) -> int | None:
         """The offset of the first record at or after ``offset``, or None when there is none yet."""
 
+    async def end_offsets(self, partitions: list[Partition]) -> dict[Partition, int]:
+        """The offset the next record of each partition will get (its end on the broker)."""
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -48,6 +51,7 @@ class Verdict:
 @dataclass
 class _Track:
     expected: int | None
+    last_progress: float  # when a record was last admitted or skipped as handled (or the track began)
     waiting_since: float | None = None  # set while waiting for a re-read after a seek
 
 
@@ -59,29 +63,47 @@ class GapGuard:
     stored_next: Callable[[Partition], int | None]  # the next offset to handle, as the worker stored it
     clock: Callable[[], float] = time.monotonic
     reseek_after: float = 2.0
+    stall_after: float = 5.0
     generation: Any = None
     tracks: dict[Partition, _Track] = field(default_factory=dict)
     reread: int = 0  # records re-read because the runtime skipped them (for metrics and tests)
 
-    async def admit(self, partition: Partition, offset: int, generation: Any) -> Verdict:
-        """The verdict for the record at ``offset`` of ``partition``, delivered in ``generation``."""
-        if generation != self.generation:
-            self.tracks.clear()
-            self.generation = generation
+    def start_generation(self, generation: Any) -> bool:
+        """Start over for a new consumer generation (a new assignment); whether it was new."""
+        if generation == self.generation:
+            return False
+        self.tracks.clear()
+        self.generation = generation
+        return True
+
+    def _track(self, partition: Partition) -> _Track:
         track = self.tracks.get(partition)
         if track is None:
-            track = self.tracks[partition] = _Track(self.stored_next(partition))
+            track = self.tracks[partition] = _Track(self.stored_next(partition), last_progress=self.clock())
+        return track
+
+    async def admit(self, partition: Partition, offset: int, generation: Any) -> Verdict:
+        """The verdict for the record at ``offset`` of ``partition``, delivered in ``generation``."""
+        self.start_generation(generation)
+        track = self._track(partition)
         expected = track.expected
         if expected is None or offset == expected:
-            track.expected, track.waiting_since = offset + 1, None
+            track.expected, track.waiting_since, track.last_progress = offset + 1, None, self.clock()
             return Verdict(process=True)
         if offset < expected:
+            track.last_progress = self.clock()
             return Verdict(process=False, handled=True)
         if track.waiting_since is not None and self.clock() - track.waiting_since < self.reseek_after:
             return Verdict(process=False)  # a record fetched before our seek; the re-read is coming
-        first = await self.probe.first_at_or_after(partition, expected)
+        try:
+            first = await self.probe.first_at_or_after(partition, expected)
+        except Exception as error:  # the broker cannot tell now: re-read to be safe, ask again then
+            log.warning("input %s[%d]: cannot check offsets %d..%d on the broker (%r); re-reading from %d",
+                        partition[0], partition[1], expected, offset - 1, error, expected)
+            track.waiting_since = self.clock()
+            return Verdict(process=False, seek_to=expected)
         if first is None or first >= offset:  # nothing in between: a legitimate hole in the log
-            track.expected, track.waiting_since = offset + 1, None
+            track.expected, track.waiting_since, track.last_progress = offset + 1, None, self.clock()
             return Verdict(process=True)
         log.warning("input %s[%d]: offsets %d..%d were skipped by the consumer; re-reading from %d",
                     partition[0], partition[1], expected, offset - 1, first)
@@ -105,6 +127,40 @@ class GapGuard:
                 due.append((partition, track.expected))
         return due
 
+    async def stalled_tails(self, partitions: list[Partition]) -> list[tuple[Partition, int]]:
+        """Partitions (of the assigned ``partitions``) to re-read from the returned offset.
+
+        Those with no progress for ``stall_after`` seconds while the broker holds records from
+        the expected offset on: the runtime dropped them, and no later record arrived to tell.
+        """
+        now = self.clock()
+        idle = [p for p in partitions
+                if (track := self._track(p)).expected is not None and track.waiting_since is None
+                and now - track.last_progress >= self.stall_after]
+        if not idle:
+            return []
+        try:
+            ends = await self.probe.end_offsets(idle)
+        except Exception as error:  # e.g. a topic the client's metadata does not know yet; next round
+            log.warning("cannot read the input partitions' end offsets (%r); checking again shortly", error)
+            for partition in idle:
+                self.tracks[partition].last_progress = now
+            return []
+        due = []
+        for partition in idle:
+            track = self.tracks.get(partition)
+            if track is None or track.expected is None:  # a new generation began meanwhile
+                continue
+            track.last_progress = now  # checked: the next check of this partition is stall_after away
+            end = ends.get(partition)
+            if end is not None and end > track.expected:
+                log.warning("input %s[%d]: records %d..%d not delivered; re-reading from %d",
+                            partition[0], partition[1], track.expected, end - 1, track.expected)
+                track.waiting_since = now
+                self.reread += end - track.expected
+                due.append((partition, track.expected))
+        return due
+
 
 class KafkaOffsetsProbe:
     """``OffsetsProbe`` over a kafka-python consumer of its own, run in a thread of its own
@@ -119,23 +175,56 @@ class KafkaOffsetsProbe:
         return await asyncio.get_running_loop().run_in_executor(self.thread, self._first_at_or_after, partition,
                                                                 offset)
 
-    def _first_at_or_after(self, partition: Partition, offset: int) -> int | None:
-        from kafka import KafkaConsumer, TopicPartition
+    async def end_offsets(self, partitions: list[Partition]) -> dict[Partition, int]:
+        return await asyncio.get_running_loop().run_in_executor(self.thread, self._end_offsets, partitions)
+
+    def _connected(self) -> Any:
+        from kafka import KafkaConsumer
 
         if self.consumer is None:  # connects on first use, not when the worker starts
             self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                           max_poll_records=1, **self.client_options)
-        tp = TopicPartition(*partition)
-        self.consumer.assign([tp])
-        self.consumer.seek(tp, offset)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            records = self.consumer.poll(timeout_ms=500, max_records=1).get(tp, [])
-            if records:
-                return int(records[0].offset)
-            if self.consumer.end_offsets([tp])[tp] <= self.consumer.position(tp):
-                return None
-        return None
+        return self.consumer
+
+    def _end_offsets(self, partitions: list[Partition]) -> dict[Partition, int]:
+        from kafka import TopicPartition
+
+        try:
+            ends = self._connected().end_offsets([TopicPartition(*p) for p in partitions])
+        except Exception:
+            self._reset()
+            raise
+        return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
+
+    def _reset(self) -> None:
+        """Drop the client after a failure; the next call starts a fresh one."""
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except Exception:  # noqa: BLE001 - closing a broken client must not fail the caller
+                pass
+            self.consumer = None
+
+    def _first_at_or_after(self, partition: Partition, offset: int) -> int | None:
+        from kafka import TopicPartition
+
+        try:
+            consumer = self._connected()
+            tp = TopicPartition(*partition)
+            consumer.assign([tp])
+            consumer.seek(tp, offset)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                records = consumer.poll(timeout_ms=500, max_records=1).get(tp, [])
+                if records:
+                    return int(records[0].offset)
+                if consumer.end_offsets([tp])[tp] <= consumer.position(tp):
+                    return None
+        except Exception:
+            self._reset()
+            raise
+        # Never guess "nothing there": the caller re-reads instead.
+        raise TimeoutError(f"no answer about {partition[0]}[{partition[1]}] from offset {offset} within 5 s")
 
     def close(self) -> None:
         if self.consumer is not None:

@@ -199,8 +199,8 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         # the merge takes it; held records are left unacknowledged across a rebalance.
         async for event in stream.noack().events():
             message = event.message
-            if guard.generation != app.consumer_generation_id:
-                merge.clear()  # a new assignment: what is held will be read again (the guard starts over too)
+            if guard.start_generation(app.consumer_generation_id):
+                merge.clear()  # a new assignment: what is held will be read again
             verdict = await guard.admit((message.topic, message.partition), message.offset, app.consumer_generation_id)
             if verdict.seek_to is not None:
                 metrics.INPUT_REREAD.inc()
@@ -214,12 +214,21 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             merge.add(message.partition, message.topic, message.offset, message.timestamp or 0.0, event)
             await release(message.partition)
 
+    inbound_topics = {topics.engagement, topics.commands, settings.deadline_topic}
+
     @app.timer(interval=0.5)
     async def release_held() -> None:
-        if app.in_recovery or app.rebalancing or guard.generation != app.consumer_generation_id:
+        if app.in_recovery or app.rebalancing:
             return
+        async with handling:
+            if guard.start_generation(app.consumer_generation_id):
+                merge.clear()  # held from the previous assignment: the runtime delivers them again
         for (topic, partition), offset in guard.overdue():
             log.warning("input %s[%d]: re-read from %d not delivered yet; seeking again", topic, partition, offset)
+            await app.consumer.seek(TP(topic, partition), offset)
+        assigned = sorted((tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in inbound_topics)
+        for (topic, partition), offset in await guard.stalled_tails(assigned):
+            metrics.INPUT_REREAD.inc()
             await app.consumer.seek(TP(topic, partition), offset)
         for partition in merge.partitions_waiting():
             await release(partition)

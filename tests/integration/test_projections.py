@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,16 @@ def test_rebuild_equals_the_incremental_projection_and_the_backtest_projection(
     assert snapshot(settings.database_url) == incremental
 
 
+def _await_progress(projector: WorkerProcess, progressed: Callable[[], bool], timeout: float = 90.0) -> None:
+    """Return as soon as ``progressed()`` (polled every few milliseconds, so a kill lands mid-stream
+    even on a busy machine, where the projector gets through many batches in wait_for's half second)."""
+    deadline = time.monotonic() + timeout
+    while not progressed():
+        if not projector.alive() or time.monotonic() > deadline:
+            pytest.fail(f"no projection progress before the kill:\n{projector.output()}")
+        time.sleep(0.005)
+
+
 def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
         log_settings: tuple[Settings, int, dict[str, Any]], tmp_path: Path) -> None:
     """Ten SIGKILLs at random moments of the stream, then a clean finish: the same tables."""
@@ -157,17 +167,19 @@ def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
     with fresh_database(settings) as url:
         crash_settings = type(settings)(**{**settings.__dict__, "database_url": url})
         env_batch = {"DEALFLOW_PROJECTOR_BATCH": "5"}
-        projected = lambda: _rows(url, "SELECT coalesce(sum(next_offset), 0) FROM projector_offsets")[0][0]  # noqa: E731
+        watch = psycopg.connect(url, autocommit=True)
+        projected = lambda: watch.execute(  # noqa: E731
+            "SELECT coalesce(sum(next_offset), 0) FROM projector_offsets").fetchone()[0]  # type: ignore[index]
         kills = 0
         while kills < 10 and not _caught_up(url, total):
             projector = WorkerProcess(crash_settings, tmp_path / f"crash-{kills}.log", "--only", "projector",
                                       extra_env=env_batch)
             before = projected()
-            wait_for(lambda start=before: projected() > start or _caught_up(url, total),
-                     what="progress before the kill", worker=projector)
-            time.sleep(rng.uniform(0.0, 0.1))
+            _await_progress(projector, lambda start=before: projected() > start or _caught_up(url, total))
+            time.sleep(rng.uniform(0.0, 0.05))
             projector.stop(signal.SIGKILL)
             kills += 1
+        watch.close()
         projector = WorkerProcess(crash_settings, tmp_path / "crash-final.log", "--only", "projector")
         wait_for(lambda: _caught_up(url, total), what="catching up after the kills", worker=projector)
         projector.stop()

@@ -20,6 +20,10 @@ class Log:
         self.asked.append(offset)
         return next((o for o in self.offsets if o >= offset), None)
 
+    async def end_offsets(self, partitions: list[Partition]) -> dict[Partition, int]:
+        self.asked_ends = getattr(self, "asked_ends", 0) + 1
+        return {p: (self.offsets[-1] + 1 if self.offsets else 0) for p in partitions}
+
 
 class SyncGuard(GapGuard):
     """The guard with its (async) admit driven to completion, for brevity below."""
@@ -93,3 +97,64 @@ def test_a_partition_waiting_too_long_for_its_re_read_is_due_for_another_seek() 
     assert g.overdue() == [(TP, 1)]
     assert g.overdue() == []  # asked again only after another wait
     assert g.admit(TP, 1, 1).process and g.overdue() == []
+
+
+def stalled(g: GapGuard, partitions: list[Partition]) -> list[tuple[Partition, int]]:
+    return asyncio.run(g.stalled_tails(partitions))
+
+
+def test_a_dropped_last_record_is_re_read_once_the_partition_has_stalled() -> None:
+    log = Log(list(range(5)))
+    clock = [0.0]
+    g = guard(log, stored=0, clock=clock)
+    assert [g.admit(TP, o, 1).process for o in (0, 1, 2, 3)] == [True] * 4  # 4 never arrives
+    clock[0] = 4.0
+    assert stalled(g, [TP]) == []  # not stalled long enough to ask
+    assert getattr(log, "asked_ends", 0) == 0
+    clock[0] = 9.0
+    assert stalled(g, [TP]) == [(TP, 4)]
+    assert g.admit(TP, 4, 1) == Verdict(process=True)
+    clock[0] = 20.0
+    assert stalled(g, [TP]) == []  # read to its end: nothing to re-read
+
+
+def test_a_partition_that_delivered_nothing_in_a_generation_is_checked_against_the_stored_offset() -> None:
+    log = Log(list(range(12)))
+    clock = [0.0]
+    g = guard(log, stored=10, clock=clock)
+    g.start_generation(3)
+    assert stalled(g, [TP]) == []  # the track starts now
+    clock[0] = 6.0
+    assert stalled(g, [TP]) == [(TP, 10)]  # 10 and 11 were never delivered
+    assert stalled(g, [TP]) == []  # waiting for the re-read (overdue() seeks again if it does not come)
+    clock[0] = 8.5
+    assert g.overdue() == [(TP, 10)]
+
+
+def test_a_quiet_partition_read_to_its_end_is_not_re_read() -> None:
+    log = Log(list(range(3)))
+    clock = [0.0]
+    g = guard(log, stored=3, clock=clock)
+    assert stalled(g, [TP]) == []  # the track starts now
+    clock[0] = 100.0
+    assert stalled(g, [TP]) == []
+    assert stalled(g, [TP]) == []
+    assert log.asked_ends == 1  # checked once per stall_after, not on every call
+
+
+class Unreachable(Log):
+    """A broker that cannot answer right now."""
+
+    async def first_at_or_after(self, partition: Partition, offset: int) -> int | None:
+        raise TimeoutError("no answer")
+
+    async def end_offsets(self, partitions: list[Partition]) -> dict[Partition, int]:
+        raise KeyError(partitions[0])
+
+
+def test_when_the_broker_cannot_tell_the_guard_re_reads_rather_than_guess() -> None:
+    clock = [0.0]
+    g = guard(Unreachable([]), stored=5, clock=clock)
+    assert g.admit(TP, 9, 1) == Verdict(process=False, seek_to=5)  # maybe 5..8 exist: read them again
+    clock[0] = 10.0
+    assert stalled(g, [TP]) == []  # no answer, no crash: checked again later
