@@ -52,7 +52,7 @@ class Settings:
     state_dir: Path = Path(".dealflow")
     app_id: str = "dealflow"
     tick_seconds: float = 30.0
-    state_cache_size: int = 50_000
+    state_cache_size: int = 10_000
     topics: Topics = field(default_factory=Topics)
 
     @property
@@ -72,6 +72,6 @@ class Settings:
             state_dir=Path(_env("DEALFLOW_HOME", ".dealflow")).resolve(),
             app_id=_env("DEALFLOW_APP_ID", "dealflow"),
             tick_seconds=min(60.0, float(_env("DEALFLOW_TICK_SECONDS", "30"))),
-            state_cache_size=int(_env("DEALFLOW_STATE_CACHE", "50000")),
+            state_cache_size=int(_env("DEALFLOW_STATE_CACHE", "10000")),
             topics=Topics.from_env(),
         )

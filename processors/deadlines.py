@@ -7,7 +7,11 @@ from datetime import datetime
 
 
 class DeadlineIndex:
-    """A heap of (due moment, deal id) with lazy invalidation: rescheduling a deal is O(log n)."""
+    """A heap of (due moment, deal id) with lazy invalidation: rescheduling a deal is O(log n).
+
+    Superseded entries stay in the heap until they surface; when they outnumber the live ones
+    the heap is rebuilt from the live entries, so its size stays proportional to the deals.
+    """
 
     def __init__(self) -> None:
         self._heap: list[tuple[datetime, str]] = []
@@ -25,6 +29,9 @@ class DeadlineIndex:
             return
         self._due[deal_id] = due
         heapq.heappush(self._heap, (due, deal_id))
+        if len(self._heap) > 2 * len(self._due) + 1024:
+            self._heap = [(moment, deal) for deal, moment in self._due.items()]
+            heapq.heapify(self._heap)
 
     def pop_due(self, until: datetime) -> list[tuple[datetime, str]]:
         """Remove and return every deal due at or before ``until``, earliest first."""
@@ -50,6 +57,10 @@ class DeadlineIndex:
         while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
             heapq.heappop(self._heap)
         return self._heap[0][0] if self._heap else None
+
+    def heap_size(self) -> int:
+        """Entries in the heap, superseded ones included."""
+        return len(self._heap)
 
     def clear(self) -> None:
         self._heap.clear()

@@ -12,7 +12,7 @@ from typing import Any
 
 from processors.core.activity import after_engagement
 from processors.core.gates import contacts_after
-from processors.core.state import DealState, EvidenceEntry
+from processors.core.state import MAX_PENDING_ENGAGEMENT, SEEN_WINDOW, DealState, EvidenceEntry
 from schemas.base import NextStep
 from schemas.facts import (
     DealCreated,
@@ -63,25 +63,24 @@ def _updated(state: DealState, fact: DealUpdated) -> dict[str, Any]:
 
 
 def _engagement(state: DealState, fact: EngagementRecorded) -> dict[str, Any]:
+    if state.is_terminal:
+        return {}  # a closed deal stays closed: no detector reads its activity history any more
     contacts = contacts_after(fact.engagement, state.contacts)
     update = after_engagement(state, fact.engagement, fact.occurred_at, contacts) | {"contacts": contacts}
     if not state.exists:
-        update["pending_engagement"] = [*state.pending_engagement, fact.engagement]
+        update["pending_engagement"] = [*state.pending_engagement, fact.engagement][-MAX_PENDING_ENGAGEMENT:]
     return update
 
 
 def _evidence(state: DealState, fact: EvidenceRecorded) -> dict[str, Any]:
+    if fact.criterion in state.satisfied():
+        return {}  # already satisfied: the gates need no second entry (the fact keeps the evidence)
     entry = EvidenceEntry(criterion=fact.criterion, recorded_at=fact.occurred_at, source_event_id=fact.source_event_id)
-    return {"evidence": [*state.evidence, entry]}
+    return {"evidence": [*(e for e in state.evidence if e.valid), entry]}
 
 
 def _invalidated(state: DealState, fact: EvidenceInvalidated) -> dict[str, Any]:
-    return {
-        "evidence": [
-            entry.model_copy(update={"valid": False}) if entry.criterion == fact.criterion else entry
-            for entry in state.evidence
-        ]
-    }
+    return {"evidence": [entry for entry in state.evidence if entry.valid and entry.criterion != fact.criterion]}
 
 
 def _moved(state: DealState, fact: StageRegressed | DealNurtured) -> dict[str, Any]:
@@ -100,7 +99,10 @@ def _advanced(state: DealState, fact: StageAdvanced) -> dict[str, Any]:
 
 
 def _closed(state: DealState, fact: DealDisqualified | DealWon | DealLost) -> dict[str, Any]:
-    return {"status": fact.to_stage}
+    # Closed for good: what only the gates and detectors of an open deal read is dropped, so a
+    # closed deal's state stays small (its history lives in the facts and the projections).
+    return {"status": fact.to_stage, "evidence": [], "buyer_engagements": [], "unanswered_touch_times": [],
+            "response_times": [], "pending_engagement": []}
 
 
 _APPLY: dict[str, Callable[[DealState, Any], dict[str, Any]]] = {
@@ -126,7 +128,7 @@ def evolve(state: DealState, fact: Fact) -> DealState:
         update["wake_known"] = False  # the deal changed: its next wake-up must be found again
     if fact.caused_by is not None:
         if fact.caused_by not in state.seen:
-            update["seen"] = [*state.seen, fact.caused_by]
+            update["seen"] = [*state.seen[-(SEEN_WINDOW - 1):], fact.caused_by]
         if state.last_activity_at is None or fact.occurred_at > state.last_activity_at:
             update["last_activity_at"] = fact.occurred_at
     return state.model_copy(update=update) if update else state

@@ -14,12 +14,21 @@ from schemas.base import NextStep
 Status = Literal["pending", "open", "won", "lost", "disqualified"]
 TERMINAL: frozenset[str] = frozenset({"won", "lost", "disqualified"})
 
+SEEN_WINDOW = 256
+"""How many of a deal's latest message ids its state keeps to recognise a message delivered
+again. Replays after a crash are recognised by the worker's stored input offsets; this window
+catches an integration sending a message twice, as long as the copy arrives within the deal's
+next ``SEEN_WINDOW`` messages. Bounded so a long-lived deal's state does not grow without end."""
+MAX_PENDING_ENGAGEMENT = 200
+"""Engagement kept for a deal not created yet (the latest ones); it counts once the deal exists."""
+
 
 class EvidenceEntry(BaseModel):
-    """One recorded piece of evidence; ``valid`` turns false when a regression invalidates it.
+    """The evidence that first satisfied a criterion; dropped when a regression invalidates it.
 
-    The state keeps what the gates need; the full evidence (kind, reference, summary, who)
-    lives in the ``evidence.recorded`` facts and the ``evidence`` table.
+    The state keeps what the gates need (one entry per satisfied criterion); the full evidence
+    (every piece, kind, reference, summary, who) lives in the ``evidence.recorded`` facts and
+    the ``evidence`` table. ``valid`` is false only in states stored by earlier versions.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -70,6 +79,7 @@ class DealState(BaseModel):
     contacts: dict[str, str] = Field(default_factory=dict)
     pending_engagement: list[dict[str, Any]] = Field(default_factory=list)
     seen: list[str] = Field(default_factory=list)
+    """The latest ``SEEN_WINDOW`` message ids, oldest first."""
     last_activity_at: datetime | None = None
     # -- engagement history for the detectors --------------------------------------------
     stage_first_entered: dict[str, datetime] = Field(default_factory=dict)
