@@ -408,7 +408,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     from processors.soak import run_soak, summary
 
-    samples = run_soak(_settings(args), args.minutes, args.rate, args.interval)
+    samples = run_soak(_settings(args), args.minutes, args.rate, args.interval, args.warmup)
     print("| measurement | result |\n|---|---|")
     for name, value in summary(samples, args.rate):
         print(f"| {name} | {value} |")
@@ -524,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--rate", type=float, default=100.0, help="offered load (msg/s)")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between samples")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="messages handled before the clock starts (default: as many as the timed part)")
     p.set_defaults(func=cmd_soak)
 
     p = sub.add_parser("demo", help="run the live pipeline on the sample stream (stack must be up)")

@@ -2,11 +2,17 @@
 
 Produces simulated messages at a fixed rate to its own topics, runs one worker (processors
 and projector) on them, and samples every ``interval`` seconds: the worker's resident memory
-(of its whole process tree), the worker's consumer lag (input records not yet committed) and
-the projector's lag (output records not yet projected). Prints one line per sample and a
-summary: memory at the start and the end of the second half (flat means no leak) and the
-largest lags (bounded means the worker keeps up). Needs the local stack; everything it creates
-is its own and is removed afterwards.
+(of its whole process tree), the deals it has seen, the worker's consumer lag (input records
+not yet committed) and the projector's lag (output records not yet projected). Prints one line
+per sample and a summary: memory at the start and the end of the second half (flat means no
+leak) and the largest lags (bounded means the worker keeps up).
+
+The simulated organisation opens deals all the time and closes them; before the clock starts,
+a warm-up (by default as many messages again, as fast as the worker takes them) brings its
+pipeline to a steady state, so the timed part measures a running system, not its ramp-up.
+What the worker must keep for every deal it has ever seen (closed deals are compacted) still
+grows with the deals, so the summary also reports the growth per new deal and per message.
+Needs the local stack; everything it creates is its own and is removed afterwards.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class Sample:
     elapsed: float
     produced: int
     rss_mib: float
+    deals: int
     worker_lag: int
     projector_lag: int
 
@@ -68,13 +75,16 @@ def tree_rss_mib(pid: int) -> float:
     return total / 1024
 
 
-def run_soak(base: Settings, minutes: float, rate: float, interval: float = 30.0) -> list[Sample]:
-    """Offer ``rate`` messages/s for ``minutes``; return the samples (printed as they come)."""
+def run_soak(base: Settings, minutes: float, rate: float, interval: float = 30.0,
+             warmup: int | None = None) -> list[Sample]:
+    """Offer ``rate`` messages/s for ``minutes`` after ``warmup`` messages (default: as many);
+    return the samples (printed as they come)."""
     settings = bench_settings(base)
     count = int(minutes * 60 * rate)
-    lines = simulated_lines(count, datetime.now(timezone.utc))
-    print(f"==> dealflow soak: {count:,} messages at {rate:g} msg/s for {minutes:g} min on {machine()}",
-          file=sys.stderr, flush=True)
+    warmup = count if warmup is None else warmup
+    lines = simulated_lines(warmup + count, datetime.now(timezone.utc))
+    print(f"==> dealflow soak: {warmup:,} warm-up messages, then {count:,} at {rate:g} msg/s for {minutes:g} min "
+          f"on {machine()}", file=sys.stderr, flush=True)
     ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
     database = settings.database_url.rpartition("/")[2]
     with psycopg.connect(base.database_url, autocommit=True) as conn:
@@ -86,24 +96,44 @@ def run_soak(base: Settings, minutes: float, rate: float, interval: float = 30.0
     inputs = [settings.topics.engagement, settings.topics.commands]
     outputs = [settings.topics.events, settings.topics.alerts]
     samples: list[Sample] = []
+    deals: set[str] = set()
+
+    def send(line: str) -> None:
+        message = json.loads(line)
+        deals.add(str(message.get("deal_id")))
+        topic, key, value = route(message, settings.topics)
+        producer.send(topic, key=key, value=value)
+
+    def sample(elapsed: float, produced: int) -> None:
+        samples.append(_sample(elapsed, produced, len(deals), worker.pid, admin, consumer, settings, inputs,
+                               outputs))
+
     try:
         time.sleep(15)  # let the worker join its group before the clock starts
+        for line in lines[:warmup]:
+            send(line)
+        producer.flush()
+        warmed = time.monotonic()
+        while _end_offsets(consumer, inputs) > _committed(admin, settings.app_id, inputs):
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited; see /tmp/{settings.app_id}.log")
+            time.sleep(2)
+        print(f"  warm-up: {warmup:,} messages, {len(deals):,} deals, handled in "
+              f"{time.monotonic() - warmed:.0f} s", file=sys.stderr, flush=True)
         started = time.monotonic()
         next_sample = started
-        for sent, line in enumerate(lines):
+        for sent, line in enumerate(lines[warmup:]):
             due = started + sent / rate
             while (now := time.monotonic()) < due:
                 time.sleep(min(due - now, 0.05))
             if now >= next_sample:
-                samples.append(_sample(now - started, sent, worker.pid, admin, consumer, settings, inputs, outputs))
+                sample(now - started, sent)
                 next_sample += interval
-            topic, key, value = route(json.loads(line), settings.topics)
-            producer.send(topic, key=key, value=value)
+            send(line)
             if worker.poll() is not None:
                 raise RuntimeError(f"the worker exited; see /tmp/{settings.app_id}.log")
         producer.flush()
-        samples.append(_sample(time.monotonic() - started, len(lines), worker.pid, admin, consumer, settings,
-                               inputs, outputs))
+        sample(time.monotonic() - started, count)
         return samples
     finally:
         producer.close()
@@ -116,12 +146,12 @@ def run_soak(base: Settings, minutes: float, rate: float, interval: float = 30.0
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def _sample(elapsed: float, produced: int, pid: int, admin: KafkaAdminClient, consumer: KafkaConsumer,
+def _sample(elapsed: float, produced: int, deals: int, pid: int, admin: KafkaAdminClient, consumer: KafkaConsumer,
             settings: Settings, inputs: list[str], outputs: list[str]) -> Sample:
     worker_lag = max(0, _end_offsets(consumer, inputs) - _committed(admin, settings.app_id, inputs))
     projector_lag = max(0, _end_offsets(consumer, outputs) - projected_offsets(settings.database_url))
-    sample = Sample(elapsed, produced, tree_rss_mib(pid), worker_lag, projector_lag)
-    print(f"  {elapsed:7.0f} s  produced {produced:>9,}  worker RSS {sample.rss_mib:7.1f} MiB  "
+    sample = Sample(elapsed, produced, tree_rss_mib(pid), deals, worker_lag, projector_lag)
+    print(f"  {elapsed:7.0f} s  produced {produced:>9,}  deals {deals:>7,}  worker RSS {sample.rss_mib:7.1f} MiB  "
           f"worker lag {worker_lag:>7,}  projector lag {projector_lag:>7,}", file=sys.stderr, flush=True)
     return sample
 
@@ -129,10 +159,18 @@ def _sample(elapsed: float, produced: int, pid: int, admin: KafkaAdminClient, co
 def summary(samples: list[Sample], rate: float) -> list[tuple[str, str]]:
     """The soak's figures as (measurement, result) rows."""
     half = [s for s in samples if s.elapsed >= samples[-1].elapsed / 2] or samples
+    first, last = half[0], half[-1]
+    grown_kib = (last.rss_mib - first.rss_mib) * 1024
+    new_deals, messages = last.deals - first.deals, last.produced - first.produced
+    per_deal = f"{grown_kib / new_deals:,.1f} KiB per new deal" if new_deals else "no new deals"
+    per_message = f"{grown_kib / messages * 1024:,.0f} B per message" if messages else "no messages"
     return [
-        ("offered load", f"{rate:g} msg/s for {samples[-1].elapsed / 60:.1f} min ({samples[-1].produced:,} msgs)"),
-        ("worker RSS (process tree)", f"start {samples[0].rss_mib:,.0f} MiB, second half {half[0].rss_mib:,.0f} → "
-                                      f"{half[-1].rss_mib:,.0f} MiB, max {max(s.rss_mib for s in samples):,.0f} MiB"),
+        ("offered load", f"{rate:g} msg/s for {samples[-1].elapsed / 60:.1f} min ({samples[-1].produced:,} msgs, "
+                         f"after the warm-up)"),
+        ("deals seen", f"{samples[0].deals:,} at the start, {samples[-1].deals:,} at the end"),
+        ("worker RSS (process tree)", f"start {samples[0].rss_mib:,.0f} MiB, second half {first.rss_mib:,.0f} → "
+                                      f"{last.rss_mib:,.0f} MiB, max {max(s.rss_mib for s in samples):,.0f} MiB"),
+        ("second-half growth", f"{grown_kib / 1024:+,.1f} MiB: {per_deal}, {per_message}"),
         ("worker consumer lag", f"max {max(s.worker_lag for s in samples):,}, "
                                 f"second half max {max(s.worker_lag for s in half):,}, end {samples[-1].worker_lag:,}"),
         ("projector lag", f"max {max(s.projector_lag for s in samples):,}, "
