@@ -14,6 +14,14 @@ When a record arrives beyond that, it asks the broker whether records really exi
 between (transaction markers and compaction leave legitimate holes); if they do, it seeks the
 consumer back and skips records until the missing one arrives. Records below the expected
 offset were already handled and are skipped.
+
+A record the runtime drops at the end of what was produced (the last record of a partition,
+or everything fetched in a generation that a rebalance ended) is followed by no later record
+that would reveal the hole, so the guard also watches for stalled tails: when no record at all
+has reached it for ``stall_after`` seconds, a partition whose end on the broker lies beyond the
+expected offset is re-read from there. Only then: under a backlog a partition can wait its
+turn for longer than that, and re-reading it would only slow the runtime down (a hole followed
+by later records is noticed by ``admit`` anyway).
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ class GapGuard:
     stall_after: float = 5.0
     generation: Any = None
     tracks: dict[Partition, _Track] = field(default_factory=dict)
+    last_admitted: float = float("-inf")  # when any record last reached the guard
     reread: int = 0  # records re-read because the runtime skipped them (for metrics and tests)
 
     def start_generation(self, generation: Any) -> bool:
@@ -85,6 +94,7 @@ class GapGuard:
     async def admit(self, partition: Partition, offset: int, generation: Any) -> Verdict:
         """The verdict for the record at ``offset`` of ``partition``, delivered in ``generation``."""
         self.start_generation(generation)
+        self.last_admitted = self.clock()
         track = self._track(partition)
         expected = track.expected
         if expected is None or offset == expected:
@@ -130,10 +140,13 @@ class GapGuard:
     async def stalled_tails(self, partitions: list[Partition]) -> list[tuple[Partition, int]]:
         """Partitions (of the assigned ``partitions``) to re-read from the returned offset.
 
-        Those with no progress for ``stall_after`` seconds while the broker holds records from
-        the expected offset on: the runtime dropped them, and no later record arrived to tell.
+        Those with no progress for ``stall_after`` seconds, while no record of any partition
+        arrived for as long, and the broker holds records from the expected offset on: the
+        runtime dropped them, and no later record arrived to tell.
         """
         now = self.clock()
+        if now - self.last_admitted < self.stall_after:
+            return []  # records are flowing: a partition may just be waiting its turn
         idle = [p for p in partitions
                 if (track := self._track(p)).expected is not None and track.waiting_since is None
                 and now - track.last_progress >= self.stall_after]

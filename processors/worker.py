@@ -41,6 +41,7 @@ from processors.instrument import observe_alerts, observe_outcome
 from processors.kafka_security import KafkaSecurity
 from processors.logs import logging_config
 from processors.merge import CoPartitionMerge
+from processors.output_commits import OrderedCommits
 from processors.playbook_loader import load_playbook
 from processors.scheduling import TimestampOrderedScheduling
 from processors.serde import state_from_json, state_to_json, to_bytes
@@ -138,13 +139,18 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
 
     cache = StateCache(settings.state_cache_size)
 
+    commits = OrderedCommits(lambda: app.consumer_generation_id)
+
     def load_state(deal_id: str) -> DealState:
-        cached = cache.get(deal_id, app.consumer_generation_id)
+        generation = app.consumer_generation_id
+        newest = commits.state(deal_id, generation)
+        if newest is not None:
+            return newest
+        cached = cache.get(deal_id, generation)
         return cached if cached is not None else state_from_json(deal_id, table.get(deal_id))
 
-    async def publish(outcome: Outcome, key: bytes | None) -> None:
-        # Every output is on the broker before the deal's new state is written: a state that
-        # records a message as seen is never durable while that message's effects are not.
+    async def publish(outcome: Outcome, key: bytes | None) -> list[Any]:
+        """Send the outcome's outputs; their pending acknowledgements."""
         send = app.producer.send
         pending = []
         if outcome.dead_letter is not None:
@@ -153,8 +159,17 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             pending.append(await send(topics.events, fact.deal_id.encode(), to_bytes(fact), None, None, None))
         for alert in outcome.decision.alerts:
             pending.append(await send(topics.alerts, alert.deal_id.encode(), to_bytes(alert), None, None, None))
-        if pending:
-            await asyncio.gather(*pending)
+        return pending
+
+    @app.task
+    async def commit_handled() -> None:
+        # Every output is on the broker before the deal's new state is written: a state that
+        # records a message as seen is never durable while that message's effects are not.
+        try:
+            await commits.run()
+        except Exception as error:  # an output the broker refused: stop, so nothing later is committed
+            log.critical("an output was not acknowledged by the broker; stopping: %r", error)
+            await app.crash(error)
 
     def stored_next(partition: tuple[str, int]) -> int:
         # Nothing stored: nothing of this partition was handled, so everything from its start is
@@ -186,12 +201,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
                 log.warning("partition %d: released held input without waiting for every topic's end "
                             "(held %d records); order across topics is best effort here", partition, merge.held())
             for ready in ready_now:
-                token = _current_event.set(weakref.ref(ready))  # table writes go to the record's partition
-                try:
-                    await handle(ready)
-                finally:
-                    _current_event.reset(token)
-                ready.ack()
+                await handle(ready)
 
     @app.agent(inbound, name="deals")
     async def process_messages(stream: Any) -> None:
@@ -234,7 +244,8 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             await release(partition)
 
     async def handle(event: Any) -> None:
-        """Run the core on one input record or tick, publish its outputs, then store the new state."""
+        """Run the core on one input record or tick, publish its outputs, and queue storing the
+        new state (and acknowledging the record) for when the broker has the outputs."""
         message = event.message
         now = _utcnow()
         playbook = current["playbook"]
@@ -247,7 +258,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             if outcome.dead_letter is not None:
                 log.warning("dead-lettered %s/%s@%s: %s", origin.topic, origin.partition, origin.offset,
                             outcome.dead_letter.reason, extra={"topic": origin.topic, "offset": origin.offset})
-        await publish(outcome, event.key)
+        outputs = await publish(outcome, event.key)
         if message.topic == settings.deadline_topic:
             observe_alerts(outcome.decision.alerts)
         else:
@@ -261,14 +272,25 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         if any([learner.observe(fact) for fact in outcome.decision.facts]):
             current["playbook"] = learner.effective_playbook()
             log.info("stage benchmarks in use: %s", learner.in_use())
-        if outcome.state is not None and outcome.state.exists or outcome.decision.facts:
-            state = outcome.state
-            assert state is not None
-            table[state.deal_id] = state_to_json(state)
-            cache.put(state, app.consumer_generation_id)
+        generation = app.consumer_generation_id
+        state = outcome.state if (outcome.state is not None and outcome.state.exists or outcome.decision.facts) \
+            else None
+        if state is not None:
+            cache.put(state, generation)
             index.schedule(state.deal_id, next_wake(state, current["playbook"]))
-        # After the deal's state, in the same changelog partition: never durable ahead of it.
-        table[input_offset_key(message.topic, message.partition)] = str(message.offset + 1)
+
+        def commit() -> None:
+            token = _current_event.set(weakref.ref(event))  # table writes go to the record's partition
+            try:
+                if state is not None:
+                    table[state.deal_id] = state_to_json(state)
+                # After the deal's state, in the same changelog partition: never durable ahead of it.
+                table[input_offset_key(message.topic, message.partition)] = str(message.offset + 1)
+            finally:
+                _current_event.reset(token)
+            event.ack()
+
+        await commits.add(outputs, commit, generation, state)
 
     @app.timer(interval=settings.tick_seconds)
     async def fire_deadlines() -> None:

@@ -217,18 +217,23 @@ def test_worker_killed_ten_times_loses_and_duplicates_nothing(base_settings: Set
     with isolated(base_settings) as settings:
         _produce(settings, _messages())
         kills = 0
-        while kills < KILLS:
-            worker = WorkerProcess(settings, tmp_path / f"crash-{kills}.log", "--only", "processors",
-                                   extra_env={"DEALFLOW_COMMIT_INTERVAL": "0.3"})
-            before = _committed(settings)
-            if before >= MESSAGES:
-                worker.stop()
-                break
-            wait_for(lambda start=before: _committed(settings) > start, timeout=120,
-                     what="progress before the kill", worker=worker)
-            time.sleep(rng.uniform(0.0, 0.4))
-            worker.stop(signal.SIGKILL)
-            kills += 1
+        watch = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        outputs = [TopicPartition(settings.topics.events, p) for p in range(settings.partitions)]
+        produced = lambda: sum(watch.end_offsets(outputs).values())  # noqa: E731
+        try:
+            while kills < KILLS and _committed(settings) < MESSAGES:
+                worker = WorkerProcess(settings, tmp_path / f"crash-{kills}.log", "--only", "processors",
+                                       extra_env={"DEALFLOW_COMMIT_INTERVAL": "0.3"})
+                before, deadline = produced(), time.monotonic() + 120
+                while produced() <= before:  # polled tightly: a fast worker gets far in wait_for's half second
+                    if not worker.alive() or time.monotonic() > deadline:
+                        pytest.fail(f"no progress before the kill:\n{worker.output()}")
+                    time.sleep(0.02)
+                time.sleep(rng.uniform(0.0, 0.1))
+                worker.stop(signal.SIGKILL)
+                kills += 1
+        finally:
+            watch.close()
         _run_to_end(settings, tmp_path / "final.log", MESSAGES)
         facts, alerts = _outputs(settings)
     clean_facts, clean_alerts, _ = clean_run

@@ -158,3 +158,18 @@ def test_when_the_broker_cannot_tell_the_guard_re_reads_rather_than_guess() -> N
     assert g.admit(TP, 9, 1) == Verdict(process=False, seek_to=5)  # maybe 5..8 exist: read them again
     clock[0] = 10.0
     assert stalled(g, [TP]) == []  # no answer, no crash: checked again later
+
+
+def test_no_tail_is_re_read_while_records_keep_arriving() -> None:
+    """Under a backlog a partition can wait its turn for long; only an idle stream is checked."""
+    log = Log(list(range(100)))
+    other: Partition = ("dealflow.engagement", 3)
+    clock = [0.0]
+    g = guard(log, stored=0, clock=clock)
+    assert g.admit(TP, 0, 1).process
+    for second in range(1, 30):
+        clock[0] = float(second)
+        assert g.admit(other, second - 1, 1).process  # the other partition flows
+        assert stalled(g, [TP, other]) == []
+    clock[0] = 40.0  # now nothing arrives at all
+    assert stalled(g, [TP]) == [(TP, 1)]
