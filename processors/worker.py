@@ -5,7 +5,9 @@ outputs (facts, alerts, dead letter) are acknowledged by the broker before the d
 state is written to the table, and Faust flushes the table's changelog before it commits the
 input offset. So after a crash either the state records the message (and its outputs are on
 the topics) or it does not (and the replayed message yields the same outputs, with the same
-ids, again). A message already in the deal's state yields nothing.
+ids, again). A message already in the deal's state yields nothing. The worker does not wait
+for those acknowledgements before handling the next record: an ordered commit queue stores each
+record's state once its outputs are in (``processors/output_commits.py``).
 
 Time: a deadline index (a heap of each deal's next due moment) is checked by a timer every
 ``DEALFLOW_TICK_SECONDS``; each due deal gets a tick on the worker's internal deadline topic,
