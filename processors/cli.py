@@ -408,7 +408,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     from processors.soak import run_soak, summary
 
-    samples = run_soak(_settings(args), args.minutes, args.rate, args.interval, args.warmup)
+    samples = run_soak(_settings(args), args.minutes, args.rate, args.interval, args.warmup,
+                       args.fixed_deals)
     print("| measurement | result |\n|---|---|")
     for name, value in summary(samples, args.rate):
         print(f"| {name} | {value} |")
@@ -526,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=30.0, help="seconds between samples")
     p.add_argument("--warmup", type=int, default=None,
                    help="messages handled before the clock starts (default: as many as the timed part)")
+    p.add_argument("--fixed-deals", action="store_true",
+                   help="the timed part carries on the warm-up's deals only (a steady deal population)")
     p.set_defaults(func=cmd_soak)
 
     p = sub.add_parser("demo", help="run the live pipeline on the sample stream (stack must be up)")

@@ -11,7 +11,9 @@ The simulated organisation opens deals all the time and closes them; before the 
 a warm-up (by default as many messages again, as fast as the worker takes them) brings its
 pipeline to a steady state, so the timed part measures a running system, not its ramp-up.
 What the worker must keep for every deal it has ever seen (closed deals are compacted) still
-grows with the deals, so the summary also reports the growth per new deal and per message.
+grows with the deals, so the summary also reports the growth per new deal and per message;
+``--fixed-deals`` keeps the population steady instead (the timed part carries on the warm-up's
+deals only: they go on engaging, advance, close; none is added).
 Needs the local stack; everything it creates is its own and is removed afterwards.
 """
 
@@ -75,14 +77,29 @@ def tree_rss_mib(pid: int) -> float:
     return total / 1024
 
 
+def timed_stream(count: int, warmup: int, fixed_deals: bool) -> list[str]:
+    """The warm-up lines then ``count`` timed ones; with ``fixed_deals`` the timed ones are the
+    later messages of the warm-up's deals only (a steady population: no deal is added)."""
+    if not fixed_deals:
+        return simulated_lines(warmup + count, datetime.now(timezone.utc))
+    size = warmup + 2 * count
+    while True:
+        lines = simulated_lines(size, datetime.now(timezone.utc))
+        known = {json.loads(line)["deal_id"] for line in lines[:warmup]}
+        later = [line for line in lines[warmup:] if json.loads(line)["deal_id"] in known]
+        if len(later) >= count:
+            return lines[:warmup] + later[:count]
+        size *= 2
+
+
 def run_soak(base: Settings, minutes: float, rate: float, interval: float = 30.0,
-             warmup: int | None = None) -> list[Sample]:
+             warmup: int | None = None, fixed_deals: bool = False) -> list[Sample]:
     """Offer ``rate`` messages/s for ``minutes`` after ``warmup`` messages (default: as many);
     return the samples (printed as they come)."""
     settings = bench_settings(base)
     count = int(minutes * 60 * rate)
     warmup = count if warmup is None else warmup
-    lines = simulated_lines(warmup + count, datetime.now(timezone.utc))
+    lines = timed_stream(count, warmup, fixed_deals)
     print(f"==> dealflow soak: {warmup:,} warm-up messages, then {count:,} at {rate:g} msg/s for {minutes:g} min "
           f"on {machine()}", file=sys.stderr, flush=True)
     ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
