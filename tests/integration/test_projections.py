@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import signal
 import subprocess
@@ -36,6 +37,9 @@ from tests.integration.conftest import (
 )
 
 END = datetime(2026, 5, 1, tzinfo=timezone.utc)
+# Sample runs projected by the log tests: 60 (about 1,700 messages) in the suite; the full form
+# of the fault tests (DEALFLOW_FAULT_MESSAGES=100000, see the README's Guarantees) scales them up.
+LOG_RUNS = max(60, int(os.environ.get("DEALFLOW_FAULT_MESSAGES", "0")) // len(sample_stream(END, "")))
 PROPOSAL = ["proposal_reviewed_with_decision_maker", "pricing_feedback_received", "scope_agreed",
             "legal_review_started"]
 
@@ -116,8 +120,8 @@ def _caught_up(url: str, total: int) -> bool:
 
 @pytest.fixture(scope="module")
 def log_settings(base_settings: Settings) -> Iterator[tuple[Settings, int, dict[str, Any]]]:
-    """Fresh topics holding a pre-computed log (facts and alerts of 60 sample runs) and its clean projection."""
-    outputs = _backtest_outputs(60)
+    """Fresh topics holding a pre-computed log (facts and alerts of LOG_RUNS sample runs) and its clean projection."""
+    outputs = _backtest_outputs(LOG_RUNS)
     with isolated(base_settings) as settings:
         _publish(settings, outputs)
         with fresh_database(base_settings) as clean_url:
