@@ -83,7 +83,8 @@ def _committed(settings: Settings) -> int:
 def _run_to_end(settings: Settings, log: Path, total: int) -> None:
     worker = WorkerProcess(settings, log, "--only", "processors")
     try:
-        wait_for(lambda: _committed(settings) >= total, timeout=900, what="all input committed", worker=worker)
+        wait_for(lambda: _committed(settings) >= total, timeout=max(900.0, total / 50), what="all input committed",
+                 worker=worker)
         time.sleep(3)  # the last flush and commit
     finally:
         worker.stop()
@@ -173,7 +174,8 @@ def _stream_under_way(settings: Settings, tmp_path: Path) -> WorkerProcess:
 
 
 def _wait_done(settings: Settings, worker: WorkerProcess, what: str) -> None:
-    wait_for(lambda: _pipeline_done(settings, MESSAGES), timeout=300, what=what, worker=worker)
+    # One worker with the projector handles a few hundred messages a second on a 2-core machine.
+    wait_for(lambda: _pipeline_done(settings, MESSAGES), timeout=max(300.0, MESSAGES / 50), what=what, worker=worker)
     time.sleep(2)  # the last commit
 
 

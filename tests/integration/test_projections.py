@@ -134,7 +134,8 @@ def log_settings(base_settings: Settings) -> Iterator[tuple[Settings, int, dict[
 
 def _rebuild(settings: Settings) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "processors.cli", "rebuild"], cwd=REPO_ROOT,
-                          env=settings_env(settings), capture_output=True, text=True, timeout=300, check=True)
+                          env=settings_env(settings), capture_output=True, text=True, timeout=300 * LOG_RUNS // 60,
+                          check=True)
 
 
 def test_rebuild_equals_the_incremental_projection_and_the_backtest_projection(
@@ -142,7 +143,8 @@ def test_rebuild_equals_the_incremental_projection_and_the_backtest_projection(
     settings, total, clean = log_settings
     projector = WorkerProcess(settings, tmp_path / "projector.log", "--only", "projector")
     try:
-        wait_for(lambda: _caught_up(settings.database_url, total), what="the projector to catch up",
+        wait_for(lambda: _caught_up(settings.database_url, total), timeout=90.0 * LOG_RUNS / 60,
+                 what="the projector to catch up",
                  worker=projector)
         incremental = snapshot(settings.database_url)
     finally:
@@ -185,7 +187,8 @@ def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
             kills += 1
         watch.close()
         projector = WorkerProcess(crash_settings, tmp_path / "crash-final.log", "--only", "projector")
-        wait_for(lambda: _caught_up(url, total), what="catching up after the kills", worker=projector)
+        wait_for(lambda: _caught_up(url, total), timeout=90.0 * LOG_RUNS / 60, what="catching up after the kills",
+                 worker=projector)
         projector.stop()
         assert kills == 10, "the projector finished before it could be killed ten times"
         time.sleep(0.5)
