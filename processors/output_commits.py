@@ -71,6 +71,3 @@ class OrderedCommits:
             if entry.state is not None and self.unwritten.get(entry.state.deal_id) is entry.state:
                 del self.unwritten[entry.state.deal_id]
             self.queue.task_done()
-
-    def pending(self) -> int:
-        return self.queue.qsize()

@@ -205,14 +205,19 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             for ready in ready_now:
                 await handle(ready)
 
+    def follow_assignment() -> None:
+        """On a new consumer generation the guard starts over and held records are dropped
+        (the runtime delivers them again from the committed offsets)."""
+        if guard.start_generation(app.consumer_generation_id):
+            merge.clear()
+
     @app.agent(inbound, name="deals")
     async def process_messages(stream: Any) -> None:
         # Acks are manual: a record is acknowledged (and so committable) once handled, not when
         # the merge takes it; held records are left unacknowledged across a rebalance.
         async for event in stream.noack().events():
             message = event.message
-            if guard.start_generation(app.consumer_generation_id):
-                merge.clear()  # a new assignment: what is held will be read again
+            follow_assignment()
             verdict = await guard.admit((message.topic, message.partition), message.offset, app.consumer_generation_id)
             if verdict.seek_to is not None:
                 metrics.INPUT_REREAD.inc()
@@ -233,8 +238,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         if app.in_recovery or app.rebalancing:
             return
         async with handling:
-            if guard.start_generation(app.consumer_generation_id):
-                merge.clear()  # held from the previous assignment: the runtime delivers them again
+            follow_assignment()
         for (topic, partition), offset in guard.overdue():
             log.warning("input %s[%d]: re-read from %d not delivered yet; seeking again", topic, partition, offset)
             await app.consumer.seek(TP(topic, partition), offset)
