@@ -161,6 +161,16 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     process.stop()
 
 
+def await_progress(process: WorkerProcess, progressed: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Return as soon as ``progressed()``, polled every few milliseconds, so a crash test's kill
+    lands mid-stream even when the process gets far in wait_for's half second."""
+    deadline = time.monotonic() + timeout
+    while not progressed():
+        if not process.alive() or time.monotonic() > deadline:
+            pytest.fail(f"no progress before the kill:\n{process.output()}")
+        time.sleep(0.005)
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 90.0, what: str = "condition",
              worker: WorkerProcess | None = None) -> Any:
     """Poll ``check`` until it returns something truthy; fail with context after ``timeout``."""

@@ -33,7 +33,15 @@ from processors.stack_common import Deadline
 from processors.stack_kafka import KafkaPaths, managed_pid, start_kafka, stop_kafka, wait_for_kafka
 from processors.stack_postgres import PgPaths, ensure_postgres, running_server, stop_postgres
 from tests.helpers import unavailable
-from tests.integration.conftest import REPO_ROOT, WorkerProcess, isolated, settings_env, snapshot, wait_for
+from tests.integration.conftest import (
+    REPO_ROOT,
+    WorkerProcess,
+    await_progress,
+    isolated,
+    settings_env,
+    snapshot,
+    wait_for,
+)
 
 MESSAGES = int(os.environ.get("DEALFLOW_FAULT_MESSAGES", "2000"))
 KILLS = 10
@@ -231,11 +239,8 @@ def test_worker_killed_ten_times_loses_and_duplicates_nothing(base_settings: Set
             while kills < KILLS and _committed(settings) < MESSAGES:
                 worker = WorkerProcess(settings, tmp_path / f"crash-{kills}.log", "--only", "processors",
                                        extra_env={"DEALFLOW_COMMIT_INTERVAL": "0.3"})
-                before, deadline = produced(), time.monotonic() + 120
-                while produced() <= before:  # polled tightly: a fast worker gets far in wait_for's half second
-                    if not worker.alive() or time.monotonic() > deadline:
-                        pytest.fail(f"no progress before the kill:\n{worker.output()}")
-                    time.sleep(0.02)
+                before = produced()
+                await_progress(worker, lambda start=before: produced() > start)
                 time.sleep(rng.uniform(0.0, 0.1))
                 worker.stop(signal.SIGKILL)
                 kills += 1

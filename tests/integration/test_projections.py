@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from projections.direct import DirectProjection
 from tests.integration.conftest import (
     REPO_ROOT,
     WorkerProcess,
+    await_progress,
     fresh_database,
     isolated,
     settings_env,
@@ -155,16 +156,6 @@ def test_rebuild_equals_the_incremental_projection_and_the_backtest_projection(
     assert snapshot(settings.database_url) == incremental
 
 
-def _await_progress(projector: WorkerProcess, progressed: Callable[[], bool], timeout: float = 90.0) -> None:
-    """Return as soon as ``progressed()`` (polled every few milliseconds, so a kill lands mid-stream
-    even on a busy machine, where the projector gets through many batches in wait_for's half second)."""
-    deadline = time.monotonic() + timeout
-    while not progressed():
-        if not projector.alive() or time.monotonic() > deadline:
-            pytest.fail(f"no projection progress before the kill:\n{projector.output()}")
-        time.sleep(0.005)
-
-
 def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
         log_settings: tuple[Settings, int, dict[str, Any]], tmp_path: Path) -> None:
     """Ten SIGKILLs at random moments of the stream, then a clean finish: the same tables."""
@@ -181,7 +172,7 @@ def test_projector_killed_mid_stream_loses_and_duplicates_nothing(
             projector = WorkerProcess(crash_settings, tmp_path / f"crash-{kills}.log", "--only", "projector",
                                       extra_env=env_batch)
             before = projected()
-            _await_progress(projector, lambda start=before: projected() > start or _caught_up(url, total))
+            await_progress(projector, lambda start=before: projected() > start or _caught_up(url, total))
             time.sleep(rng.uniform(0.0, 0.05))
             projector.stop(signal.SIGKILL)
             kills += 1
