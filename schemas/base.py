@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta, timezone
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -42,6 +42,8 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+_ZERO = timedelta(0)
+
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2199
 """Event times outside these years are refused (they would overflow date arithmetic)."""
 
@@ -59,6 +61,10 @@ class Envelope(WireModel):
     def _plausible_time(cls, value: AwareDatetime) -> AwareDatetime:
         if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
             raise ValueError(f"event time must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+        if value.tzinfo is not timezone.utc and value.utcoffset() == _ZERO:
+            # The same moment and the same text, but on the one shared ``timezone.utc``: times
+            # on one tzinfo object compare without asking each for its offset (much faster).
+            return value.replace(tzinfo=timezone.utc)
         return value
 
 

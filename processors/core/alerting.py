@@ -62,7 +62,7 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
         update["wake_known"] = False
     if alerts:
         update |= {"open_alerts": open_alerts, "episodes": episodes}
-    return alerts, state.model_copy(update=update)
+    return alerts, state.updated(update)
 
 
 def next_wake(state: DealState, playbook: Playbook, after: datetime | None = None) -> datetime | None:
@@ -85,5 +85,5 @@ def advance(state: DealState, playbook: Playbook, until: datetime) -> tuple[list
         alerts += raised
     if until > state.evaluated_at:  # type: ignore[operator]
         # Nothing changes before the next wake-up, so it stays valid as the clock moves on.
-        state = state.model_copy(update={"evaluated_at": until})
+        state = state.updated({"evaluated_at": until})
     return alerts, state

@@ -15,7 +15,7 @@ from statistics import median
 from typing import Any
 
 from processors.core.gates import missing_fields
-from processors.core.state import DealState
+from processors.core.state import BuyerEngagement, DealState
 from schemas.base import Severity
 from schemas.playbook import Playbook
 
@@ -48,12 +48,15 @@ class Findings:
         if self.next_wake is None or moment < self.next_wake:
             self.next_wake = moment
 
-    def threshold(self, at: datetime, condition: Condition) -> None:
-        """Active once ``at`` reaches ``condition.since``; otherwise wake up then."""
-        if condition.since <= at:
-            self.active.append(condition)
-        else:
-            self.wake_at(condition.since)
+    def reached(self, at: datetime, since: datetime) -> bool:
+        """Whether a threshold at ``since`` is reached at ``at``; if not yet, wake up then.
+
+        Detectors build their :class:`Condition` (details and all) only when this is true.
+        """
+        if since <= at:
+            return True
+        self.wake_at(since)
+        return False
 
 
 def _days(value: float) -> timedelta:
@@ -107,18 +110,23 @@ def stalled(state: DealState, playbook: Playbook, at: datetime, found: Findings)
         return
     d = playbook.detectors
     bench = stage.benchmark_days
+    severity: Severity
     for severity, ratio in (("warning", d.stall_warning_ratio), ("critical", d.stall_critical_ratio)):
-        found.threshold(at, Condition(
-            "deal.stalled", severity, entered + _days(ratio * bench), f"{stage.name}@{entered.isoformat()}",  # type: ignore[arg-type]
-            {"days_in_stage": round(ratio * bench, 4), "benchmark_days": bench, "ratio": ratio,
-             "rule": "time_in_stage"}, rule="time_in_stage"))
+        since = entered + _days(ratio * bench)
+        if found.reached(at, since):
+            found.active.append(Condition(
+                "deal.stalled", severity, since, f"{stage.name}@{entered.isoformat()}",
+                {"days_in_stage": round(ratio * bench, 4), "benchmark_days": bench, "ratio": ratio,
+                 "rule": "time_in_stage"}, rule="time_in_stage"))
     responded = state.last_buyer_response_at is not None and state.last_buyer_response_at >= entered
     if stage.name in d.no_response_stages and not responded:
-        found.threshold(at, Condition(
-            "deal.stalled", "warning", entered + _days(d.no_response_days), f"{stage.name}@{entered.isoformat()}",
-            {"days_in_stage": d.no_response_days, "benchmark_days": bench,
-             "ratio": round(d.no_response_days / bench, 4), "rule": "no_buyer_response_in_stage",
-             "days_without_buyer_response": d.no_response_days}, rule="no_buyer_response_in_stage"))
+        since = entered + _days(d.no_response_days)
+        if found.reached(at, since):
+            found.active.append(Condition(
+                "deal.stalled", "warning", since, f"{stage.name}@{entered.isoformat()}",
+                {"days_in_stage": d.no_response_days, "benchmark_days": bench,
+                 "ratio": round(d.no_response_days / bench, 4), "rule": "no_buyer_response_in_stage",
+                 "days_without_buyer_response": d.no_response_days}, rule="no_buyer_response_in_stage"))
 
 
 # -- activity ([V3], [V4]) ---------------------------------------------------------------
@@ -127,8 +135,10 @@ def inactive(state: DealState, playbook: Playbook, at: datetime, found: Findings
     if last is None:
         return
     days = playbook.detectors.inactive_days
-    found.threshold(at, Condition("deal.inactive", "warning", last + _days(days), last.isoformat(),
-                                  {"last_activity_at": _iso(last), "days_inactive": days}))
+    since = last + _days(days)
+    if found.reached(at, since):
+        found.active.append(Condition("deal.inactive", "warning", since, last.isoformat(),
+                                      {"last_activity_at": _iso(last), "days_inactive": days}))
 
 
 def ghosting_threshold_days(state: DealState, playbook: Playbook) -> float:
@@ -147,11 +157,13 @@ def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings
     threshold = ghosting_threshold_days(state, playbook)
     stage = playbook.stage(state.stage or "")
     severity: Severity = "critical" if stage is not None and stage.late else "warning"
-    found.threshold(at, Condition(
-        "deal.ghosting", severity, max(touches[0] + _days(threshold), touches[needed - 1]), touches[0].isoformat(),
-        {"unanswered_touches": len(touches), "first_unanswered_at": _iso(touches[0]),
-         "last_buyer_response_at": _iso(state.last_buyer_response_at),
-         "silence_threshold_days": round(threshold, 4)}))
+    since = max(touches[0] + _days(threshold), touches[needed - 1])
+    if found.reached(at, since):
+        found.active.append(Condition(
+            "deal.ghosting", severity, since, touches[0].isoformat(),
+            {"unanswered_touches": len(touches), "first_unanswered_at": _iso(touches[0]),
+             "last_buyer_response_at": _iso(state.last_buyer_response_at),
+             "silence_threshold_days": round(threshold, 4)}))
 
 
 # -- stakeholders ([B2], [M1]) -----------------------------------------------------------
@@ -163,20 +175,27 @@ def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: F
     engagements = [e for e in state.buyer_engagements if e.contacts]
     times = [e.at for e in engagements]
 
-    def in_window(x: datetime) -> list[set[str]]:
-        start, end = bisect_right(times, x - window), bisect_right(times, x)
-        return [set(e.contacts) for e in engagements[start:end]]
+    def in_window(x: datetime) -> list[BuyerEngagement]:
+        return engagements[bisect_right(times, x - window):bisect_right(times, x)]
 
     def active_at(x: datetime) -> bool:
         recent = in_window(x)
-        return len(recent) >= d.single_threaded_min_engagements and len(set().union(*recent)) == 1
+        return len(recent) >= d.single_threaded_min_engagements and _one_contact(recent)
 
     _wake_after(found, times, (timedelta(0), window), at)
+    if not active_at(at):
+        return
     since = _since(active_at, times + [t + window for t in times], at)
     if since is not None:
-        [contact] = set().union(*in_window(at))
+        contact = in_window(at)[0].contacts[0]
         found.active.append(Condition("deal.single_threaded", "warning", max(since, state.stage_entered_at or since),
                                       contact, {"contact_id": contact, "window_days": d.single_threaded_window_days}))
+
+
+def _one_contact(engagements: list[BuyerEngagement]) -> bool:
+    """Whether the engagements (each with contacts) involve exactly one contact between them."""
+    contact = engagements[0].contacts[0] if engagements else None
+    return contact is not None and all(c == contact for e in engagements for c in e.contacts)
 
 
 def economic_buyer_silent(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
@@ -189,9 +208,11 @@ def economic_buyer_silent(state: DealState, playbook: Playbook, at: datetime, fo
         return
     anchor = max([min(late_entries), *([state.last_economic_buyer_at] if state.last_economic_buyer_at else [])])
     days = playbook.detectors.economic_buyer_silent_days
-    found.threshold(at, Condition("deal.economic_buyer_silent", "warning", anchor + _days(days), anchor.isoformat(),
-                                  {"last_economic_buyer_engagement_at": _iso(state.last_economic_buyer_at),
-                                   "silent_days": days}))
+    since = anchor + _days(days)
+    if found.reached(at, since):
+        found.active.append(Condition("deal.economic_buyer_silent", "warning", since, anchor.isoformat(),
+                                      {"last_economic_buyer_engagement_at": _iso(state.last_economic_buyer_at),
+                                       "silent_days": days}))
 
 
 # -- hygiene ([V3], [T2]) ------------------------------------------------------------------
@@ -199,25 +220,28 @@ def overdue_next_step(state: DealState, playbook: Playbook, at: datetime, found:
     step = state.next_step
     if step is None:
         return
-    found.threshold(at, Condition("next_step.overdue", "warning", end_of_day(step.due_date),
-                                  f"{step.due_date.isoformat()}|{step.description}",
-                                  {"due_date": step.due_date.isoformat(), "description": step.description}))
+    since = end_of_day(step.due_date)
+    if found.reached(at, since):
+        found.active.append(Condition("next_step.overdue", "warning", since,
+                                      f"{step.due_date.isoformat()}|{step.description}",
+                                      {"due_date": step.due_date.isoformat(), "description": step.description}))
 
 
 def close_date_passed(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
     if state.close_date is None:
         return
     since = end_of_day(state.close_date)
-    found.threshold(at, Condition("close_date.passed", "warning", since, state.close_date.isoformat(),
-                                  {"close_date": state.close_date.isoformat(),
-                                   "days_past": max(0, (at - since).days)}))
+    if found.reached(at, since):
+        found.active.append(Condition("close_date.passed", "warning", since, state.close_date.isoformat(),
+                                      {"close_date": state.close_date.isoformat(),
+                                       "days_past": max(0, (at - since).days)}))
 
 
 def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
     missing = missing_fields(state, playbook, state.stage or "")
     entered = state.stage_entered_at
-    if missing and entered is not None:
-        found.threshold(at, Condition("fields.missing", "warning", entered,
+    if missing and entered is not None and found.reached(at, entered):
+        found.active.append(Condition("fields.missing", "warning", entered,
                                       f"{state.stage}@{entered.isoformat()}|{','.join(missing)}",
                                       {"missing_fields": missing}))
 
@@ -239,6 +263,8 @@ def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings
 
     offsets = (timedelta(0), recent_span, recent_span + baseline_span)
     _wake_after(found, times, offsets, at)
+    if not active_at(at):
+        return
     since = _since(active_at, [t + offset for t in times for offset in offsets], at)
     if since is not None:
         _, recent_rate, baseline_rate = rates(since)

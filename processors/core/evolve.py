@@ -131,7 +131,7 @@ def evolve(state: DealState, fact: Fact) -> DealState:
             update["seen"] = [*state.seen[-(SEEN_WINDOW - 1):], fact.caused_by]
         if state.last_activity_at is None or fact.occurred_at > state.last_activity_at:
             update["last_activity_at"] = fact.occurred_at
-    return state.model_copy(update=update) if update else state
+    return state.updated(update) if update else state
 
 
 def replay(deal_id: str, facts: Iterable[Fact]) -> DealState:

@@ -123,3 +123,19 @@ class DealState(BaseModel):
 
     def field_value(self, name: str) -> Any:
         return getattr(self, name, None)
+
+    def updated(self, update: dict[str, Any]) -> DealState:
+        """A copy with ``update`` applied: ``model_copy(update=update)``, without its overhead.
+
+        Like ``model_copy``, the values are trusted (not validated) and unchanged containers are
+        shared, so states must never be mutated in place.
+        """
+        copied = DealState.__new__(DealState)
+        _set(copied, "__dict__", {**self.__dict__, **update})
+        _set(copied, "__pydantic_extra__", None)
+        _set(copied, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
+        _set(copied, "__pydantic_private__", None)
+        return copied
+
+
+_set = object.__setattr__
