@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -131,20 +132,21 @@ class Playbook(PlaybookModel):
     # -- lookups used by the core --------------------------------------------------------
     @property
     def stage_names(self) -> list[str]:
-        return [stage.name for stage in self.stages]
+        return list(_lookups(self.stages).names)
 
     def stage(self, name: str) -> Stage | None:
-        for stage in self.stages:
-            if stage.name == name:
-                return stage
-        return None
+        return _lookups(self.stages).by_name.get(name)
 
     def index(self, name: str) -> int:
         """Position of an open stage (``-1`` for anything else)."""
-        return self.stage_names.index(name) if name in self.stage_names else -1
+        return _lookups(self.stages).positions.get(name, -1)
+
+    def has_stage(self, name: str | None) -> bool:
+        """Whether ``name`` is an open stage of the playbook."""
+        return name in _lookups(self.stages).positions
 
     def all_criteria(self) -> set[str]:
-        return {criterion for stage in self.stages for criterion in stage.exit_criteria}
+        return set(_lookups(self.stages).criteria)
 
     def with_benchmarks(self, days: dict[str, float]) -> "Playbook":
         """This playbook with some stages' benchmark days replaced."""
@@ -156,3 +158,41 @@ class Playbook(PlaybookModel):
             if template.stage == stage:
                 return template
         return None
+
+
+@dataclass(frozen=True)
+class _Lookups:
+    """Lookups over one list of stages, built once (the core asks for them on every message)."""
+
+    stages: list[Stage]
+    names: tuple[str, ...]
+    by_name: dict[str, Stage]
+    positions: dict[str, int]
+    criteria: frozenset[str]
+
+
+_LOOKUPS: dict[int, _Lookups] = {}
+_MAX_LOOKUPS = 64
+
+
+def _lookups(stages: list[Stage]) -> _Lookups:
+    """The lookups of a playbook's ``stages`` list, by identity.
+
+    A playbook is frozen and never changes its list in place; a changed playbook (``model_copy``
+    with new stages, ``with_benchmarks``) has a new list and so gets its own lookups. The entry
+    keeps its list alive, so the ``id`` cannot be reused while the entry exists.
+    """
+    found = _LOOKUPS.get(id(stages))
+    if found is None or found.stages is not stages:
+        if len(_LOOKUPS) >= _MAX_LOOKUPS:
+            _LOOKUPS.clear()
+        names = tuple(stage.name for stage in stages)
+        found = _Lookups(
+            stages=stages,
+            names=names,
+            by_name={stage.name: stage for stage in reversed(stages)},
+            positions={name: i for i, name in reversed(list(enumerate(names)))},
+            criteria=frozenset(criterion for stage in stages for criterion in stage.exit_criteria),
+        )
+        _LOOKUPS[id(stages)] = found
+    return found

@@ -172,6 +172,8 @@ def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: F
     if playbook.index(state.stage or "") < playbook.index(d.single_threaded_from_stage):
         return
     window = _days(d.single_threaded_window_days)
+    if not _single_threaded_now(state.buyer_engagements, window, d.single_threaded_min_engagements, at, found):
+        return
     engagements = [e for e in state.buyer_engagements if e.contacts]
     times = [e.at for e in engagements]
 
@@ -190,6 +192,27 @@ def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: F
         contact = in_window(at)[0].contacts[0]
         found.active.append(Condition("deal.single_threaded", "warning", max(since, state.stage_entered_at or since),
                                       contact, {"contact_id": contact, "window_days": d.single_threaded_window_days}))
+
+
+def _single_threaded_now(engagements: list[BuyerEngagement], window: timedelta, needed: int, at: datetime,
+                         found: Findings) -> bool:
+    """Whether single-threading holds at ``at``, with the wake-ups of the full walk when it does not.
+
+    The cheap common case of :func:`single_threaded`: it looks only at the window before ``at``
+    and at the first engagements after its two edges, not at the whole history.
+    """
+    for edge, offset in ((at, timedelta(0)), (at - window, window)):
+        for i in range(bisect_right(engagements, edge, key=_at), len(engagements)):
+            if engagements[i].contacts:
+                found.wake_at(engagements[i].at + offset)
+                break
+    start, end = bisect_right(engagements, at - window, key=_at), bisect_right(engagements, at, key=_at)
+    recent = [e for e in engagements[start:end] if e.contacts]
+    return len(recent) >= needed and _one_contact(recent)
+
+
+def _at(engagement: BuyerEngagement) -> datetime:
+    return engagement.at
 
 
 def _one_contact(engagements: list[BuyerEngagement]) -> bool:
@@ -285,7 +308,7 @@ def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
     Deals in the parking stage or in a terminal status have none.
     """
     found = Findings()
-    if state.status != "open" or state.stage not in playbook.stage_names:
+    if state.status != "open" or not playbook.has_stage(state.stage):
         return found
     for detector in DETECTORS:
         detector(state, playbook, at, found)

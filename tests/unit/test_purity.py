@@ -9,7 +9,7 @@ CORE = Path(__file__).resolve().parents[2] / "processors" / "core"
 FORBIDDEN_MODULES = {"faust", "aiokafka", "kafka", "psycopg", "prometheus_client", "random", "secrets", "time",
                      "os", "socket", "asyncio", "threading"}
 ALLOWED_PREFIXES = ("processors.core", "schemas", "__future__", "pydantic")  # pydantic: pure models
-STDLIB_OK = {"collections", "dataclasses", "datetime", "decimal", "typing", "uuid", "itertools", "functools",
+STDLIB_OK = {"collections", "dataclasses", "datetime", "decimal", "typing", "uuid", "hashlib", "itertools", "functools",
              "heapq", "math", "statistics", "bisect", "enum", "json"}
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "time", "monotonic"}
 
