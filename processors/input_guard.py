@@ -74,7 +74,8 @@ class GapGuard:
     stall_after: float = 5.0
     generation: Any = None
     tracks: dict[Partition, _Track] = field(default_factory=dict)
-    last_admitted: float = float("-inf")  # when any record last reached the guard
+    last_admitted: float = float("-inf")  # when a record last reached the guard, or the worker was done with one
+    busy: bool = False  # the worker holds a record (handling it, or waiting to queue it), not waiting for one
     reread: int = 0  # records re-read because the runtime skipped them (for metrics and tests)
 
     def start_generation(self, generation: Any) -> bool:
@@ -95,6 +96,7 @@ class GapGuard:
         """The verdict for the record at ``offset`` of ``partition``, delivered in ``generation``."""
         self.start_generation(generation)
         self.last_admitted = self.clock()
+        self.busy = True
         track = self._track(partition)
         expected = track.expected
         if expected is None or offset == expected:
@@ -121,6 +123,14 @@ class GapGuard:
         self.reread += offset - first
         return Verdict(process=False, seek_to=first)
 
+    def finished(self) -> None:
+        """The worker is done with the record it was given and waits for the next one.
+
+        While it holds a record (e.g. waiting for room in the commit queue during a broker
+        outage) nothing new can reach the guard, so nothing counts as stalled or overdue.
+        """
+        self.busy = False
+        self.last_admitted = self.clock()
 
     def overdue(self) -> list[tuple[Partition, int]]:
         """Partitions still waiting for a re-read ``reseek_after`` seconds after their seek.
@@ -130,6 +140,8 @@ class GapGuard:
         batch is through.
         """
         now, due = self.clock(), []
+        if self.busy:
+            return due
         for partition, track in self.tracks.items():
             if track.waiting_since is not None and track.expected is not None \
                     and now - track.waiting_since >= self.reseek_after:
@@ -145,7 +157,7 @@ class GapGuard:
         runtime dropped them, and no later record arrived to tell.
         """
         now = self.clock()
-        if now - self.last_admitted < self.stall_after:
+        if self.busy or now - self.last_admitted < self.stall_after:
             return []  # records are flowing: a partition may just be waiting its turn
         idle = [p for p in partitions
                 if (track := self._track(p)).expected is not None and track.waiting_since is None

@@ -2,8 +2,9 @@
 
 Delivery: at-least-once with deterministic ids, effectively once per message. A message's
 outputs (facts, alerts, dead letter) are acknowledged by the broker before the deal's new
-state is written to the table, and Faust flushes the table's changelog before it commits the
-input offset. So after a crash either the state records the message (and its outputs are on
+state is written to the table, with the record's next input offset after it; the group commits
+that stored offset (``processors/input_commits.py``), after Faust flushes the table's changelog.
+So after a crash either the state records the message (and its outputs are on
 the topics) or it does not (and the replayed message yields the same outputs, with the same
 ids, again). A message already in the deal's state yields nothing. The worker does not wait
 for those acknowledgements before handling the next record: an ordered commit queue stores each
@@ -38,6 +39,7 @@ from processors.core import DealState, next_wake
 from processors.core.benchmarks import BenchmarkLearner
 from processors.deadlines import DeadlineIndex
 from processors.handling import Origin, Outcome, handle_record, handle_tick
+from processors.input_commits import stored_offsets_consumer
 from processors.input_guard import GapGuard, KafkaOffsetsProbe
 from processors.instrument import observe_alerts, observe_outcome
 from processors.kafka_security import KafkaSecurity
@@ -173,11 +175,19 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             log.critical("an output was not acknowledged by the broker; stopping: %r", error)
             await app.crash(error)
 
+    def stored_offset(partition: tuple[str, int]) -> int | None:
+        raw = table.get(input_offset_key(*partition))
+        return int(raw) if raw is not None else None
+
     def stored_next(partition: tuple[str, int]) -> int:
         # Nothing stored: nothing of this partition was handled, so everything from its start is
         # due (the group's committed offset may be ahead of what was handled, never a guide here).
-        raw = table.get(input_offset_key(*partition))
-        return int(raw) if raw is not None else 0
+        return stored_offset(partition) or 0
+
+    inbound_topics = {topics.engagement, topics.commands, settings.deadline_topic}
+    # The group commits what the table stores (processors/input_commits.py), not Faust's acks.
+    app.transport.Consumer = stored_offsets_consumer(lambda tp: tp.topic in inbound_topics,
+                                                     lambda tp: stored_offset((tp.topic, tp.partition)))
 
     guard = GapGuard(KafkaOffsetsProbe(settings.kafka_bootstrap, KafkaSecurity.from_env().client_options()),
                      stored_next)
@@ -213,25 +223,27 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
 
     @app.agent(inbound, name="deals")
     async def process_messages(stream: Any) -> None:
-        # Acks are manual: a record is acknowledged (and so committable) once handled, not when
-        # the merge takes it; held records are left unacknowledged across a rebalance.
+        # Acks are manual and only free a record once it is handled (or skipped); the group
+        # commits the offsets stored in the table with the deal states (input_commits.py).
         async for event in stream.noack().events():
-            message = event.message
-            follow_assignment()
-            verdict = await guard.admit((message.topic, message.partition), message.offset, app.consumer_generation_id)
-            if verdict.seek_to is not None:
-                metrics.INPUT_REREAD.inc()
-                await app.consumer.seek(message.tp, verdict.seek_to)
-            if not verdict.process:
-                if verdict.handled:
-                    event.ack()
-                # else: a stale copy of a record being re-read; its re-read copy is acknowledged once
-                # handled (acknowledging this one would let the runtime commit past the re-read)
-                continue
-            merge.add(message.partition, message.topic, message.offset, message.timestamp or 0.0, event)
-            await release(message.partition)
+            try:
+                await admit(event)
+            finally:
+                guard.finished()
 
-    inbound_topics = {topics.engagement, topics.commands, settings.deadline_topic}
+    async def admit(event: Any) -> None:
+        """Pass one delivered record through the gap guard into the merge, and handle what it frees."""
+        message = event.message
+        follow_assignment()
+        verdict = await guard.admit((message.topic, message.partition), message.offset, app.consumer_generation_id)
+        if verdict.seek_to is not None:
+            metrics.INPUT_REREAD.inc()
+            await app.consumer.seek(message.tp, verdict.seek_to)
+        if not verdict.process:
+            event.ack()  # frees the record; the committed offset is the stored one (input_commits.py)
+            return
+        merge.add(message.partition, message.topic, message.offset, message.timestamp or 0.0, event)
+        await release(message.partition)
 
     @app.timer(interval=0.5)
     async def release_held() -> None:

@@ -26,9 +26,16 @@ class Log:
 
 
 class SyncGuard(GapGuard):
-    """The guard with its (async) admit driven to completion, for brevity below."""
+    """The guard with its (async) admit driven to completion and the record finished at once
+    (as the worker does once it has handled it), for brevity below."""
 
     def admit(self, partition: Partition, offset: int, generation: object) -> Verdict:  # type: ignore[override]
+        verdict = asyncio.run(GapGuard.admit(self, partition, offset, generation))
+        self.finished()
+        return verdict
+
+    def admit_and_hold(self, partition: Partition, offset: int, generation: object) -> Verdict:
+        """Admit a record the worker then keeps (e.g. waiting for room in its commit queue)."""
         return asyncio.run(GapGuard.admit(self, partition, offset, generation))
 
 
@@ -173,3 +180,21 @@ def test_no_tail_is_re_read_while_records_keep_arriving() -> None:
         assert stalled(g, [TP, other]) == []
     clock[0] = 40.0  # now nothing arrives at all
     assert stalled(g, [TP]) == [(TP, 1)]
+
+
+def test_nothing_is_stalled_or_overdue_while_the_worker_holds_a_record() -> None:
+    """During a broker outage the worker waits for room in its commit queue: the records behind
+    the one it holds are buffered, not lost, so they are not re-read."""
+    log = Log(list(range(100)))
+    clock = [0.0]
+    g = guard(log, stored=0, clock=clock)
+    assert g.admit(TP, 0, 1).process and g.admit(TP, 9, 1).seek_to == 1
+    assert g.admit_and_hold(TP, 1, 1).process  # the re-read arrives; the worker blocks on it
+    clock[0] = 90.0
+    assert stalled(g, [TP]) == [] and g.overdue() == []
+    assert getattr(log, "asked_ends", 0) == 0
+    g.finished()  # room again: the stall clock starts now
+    clock[0] = 94.0
+    assert stalled(g, [TP]) == []
+    clock[0] = 96.0
+    assert stalled(g, [TP]) == [(TP, 2)]  # now nothing arrived for stall_after: 2..99 are re-read
