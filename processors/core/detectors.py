@@ -97,11 +97,6 @@ def _wake_after(found: Findings, times: list[datetime], offsets: Iterable[timede
             found.wake_at(times[i] + offset)
 
 
-def _count(times: list[datetime], after: datetime, until: datetime) -> int:
-    """How many of the sorted ``times`` lie in (after, until]."""
-    return bisect_right(times, until) - bisect_right(times, after)
-
-
 # -- time in stage ([V2], [V3], [G6]) ----------------------------------------------------
 def stalled(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
     stage = playbook.stage(state.stage or "")
@@ -201,18 +196,31 @@ def _single_threaded_now(engagements: list[BuyerEngagement], window: timedelta, 
     The cheap common case of :func:`single_threaded`: it looks only at the window before ``at``
     and at the first engagements after its two edges, not at the whole history.
     """
-    for edge, offset in ((at, timedelta(0)), (at - window, window)):
-        for i in range(bisect_right(engagements, edge, key=_at), len(engagements)):
+    times = engagement_times(engagements)
+    end, start = bisect_right(times, at), bisect_right(times, at - window)
+    for first, offset in ((end, timedelta(0)), (start, window)):
+        for i in range(first, len(engagements)):
             if engagements[i].contacts:
-                found.wake_at(engagements[i].at + offset)
+                found.wake_at(times[i] + offset)
                 break
-    start, end = bisect_right(engagements, at - window, key=_at), bisect_right(engagements, at, key=_at)
     recent = [e for e in engagements[start:end] if e.contacts]
     return len(recent) >= needed and _one_contact(recent)
 
 
-def _at(engagement: BuyerEngagement) -> datetime:
-    return engagement.at
+_times_memo: tuple[list[BuyerEngagement], list[datetime]] = ([], [])
+
+
+def engagement_times(engagements: list[BuyerEngagement]) -> list[datetime]:
+    """The times of a deal's buyer engagements (sorted, as they are).
+
+    Remembered for the latest list asked for: the windowed detectors and the evaluations at a
+    deal's wake-ups share it. States are never changed in place, so the same list object means
+    the same times.
+    """
+    global _times_memo
+    if _times_memo[0] is not engagements:
+        _times_memo = (engagements, [e.at for e in engagements])
+    return _times_memo[1]
 
 
 def _one_contact(engagements: list[BuyerEngagement]) -> bool:
@@ -273,18 +281,19 @@ def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Fi
 def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
     d = playbook.detectors
     recent_span, baseline_span = _days(d.velocity_recent_days), _days(d.velocity_baseline_days)
-    times = [e.at for e in state.buyer_engagements]
+    offsets = (timedelta(0), recent_span, recent_span + baseline_span)
+    times = engagement_times(state.buyer_engagements)
 
     def rates(x: datetime) -> tuple[int, float, float]:
-        recent = _count(times, x - recent_span, x)
-        baseline = _count(times, x - recent_span - baseline_span, x - recent_span)
+        # The windows (x - recent - baseline, x - recent] and (x - recent, x], from three positions.
+        now, recent_start, baseline_start = (bisect_right(times, x - offset) for offset in offsets)
+        recent, baseline = now - recent_start, recent_start - baseline_start
         return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
 
     def active_at(x: datetime) -> bool:
         baseline, recent_rate, baseline_rate = rates(x)
         return baseline >= d.velocity_min_baseline and recent_rate < d.velocity_drop_ratio * baseline_rate
 
-    offsets = (timedelta(0), recent_span, recent_span + baseline_span)
     _wake_after(found, times, offsets, at)
     if not active_at(at):
         return
