@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -134,6 +136,26 @@ class Backtest:
         yield from self._count(decision.alerts)
 
 
+YOUNG_COLLECTION_THRESHOLD = 20_000
+"""Allocations between two collections of the youngest generation during a replay (Python: 700)."""
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Collect garbage less often while replaying.
+
+    A replay allocates a great many short-lived objects next to a large, long-lived input;
+    with the default threshold the collector keeps walking the survivors (about a tenth of
+    the replay's time). Nothing here builds reference cycles that need collecting promptly.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def run_backtest(
     lines: Iterable[str],
     playbook: Playbook,
@@ -151,14 +173,15 @@ def run_backtest(
     backtest = Backtest(playbook=playbook)
     backtest.summary.invalid = invalid
     outputs = (output for message in event_time_order(messages) for output in backtest.feed(message))
-    for output in itertools.chain(outputs, backtest.advance_clock(as_of) if as_of is not None else ()):
-        is_alert = isinstance(output, Alert)
-        if is_alert:
-            alerts_out.write(to_bytes(output) + b"\n")
-        elif events_out is not None:
-            events_out.write(to_bytes(output) + b"\n")
-        if sink is not None:
-            sink("alert" if is_alert else "fact", output.model_dump(mode="json"))
+    with fewer_collections():
+        for output in itertools.chain(outputs, backtest.advance_clock(as_of) if as_of is not None else ()):
+            is_alert = isinstance(output, Alert)
+            if is_alert:
+                alerts_out.write(to_bytes(output) + b"\n")
+            elif events_out is not None:
+                events_out.write(to_bytes(output) + b"\n")
+            if sink is not None:
+                sink("alert" if is_alert else "fact", output.model_dump(mode="json"))
     assert backtest.learner is not None
     backtest.summary.benchmarks = backtest.learner.describe()
     return backtest.summary

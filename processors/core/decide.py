@@ -55,6 +55,11 @@ def decide(message: Inbound, state: DealState, playbook: Playbook, now: datetime
     """
     if state.has_seen(message.event_id):
         return Decision()
+    return _decide(message, state, playbook, now)
+
+
+def _decide(message: Inbound, state: DealState, playbook: Playbook, now: datetime) -> Decision:
+    """:func:`decide` for a message the deal has not seen."""
     ctx = Context(message=message, state=state, playbook=playbook, now=now)
     handler = _HANDLERS.get(type(message), commands.engagement)
     handler(ctx)
@@ -70,7 +75,7 @@ def process(
     if state.has_seen(message.event_id):
         return Decision(), state
     before, state = advance(state, playbook, message.occurred_at)
-    decision = decide(message, state, playbook, now)
+    decision = _decide(message, state, playbook, now)
     for fact in decision.facts:
         state = evolve(state, fact)
     at = max(message.occurred_at, state.evaluated_at or message.occurred_at)

@@ -11,6 +11,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from statistics import median
 from typing import Any
 
@@ -59,7 +60,9 @@ class Findings:
         return False
 
 
+@lru_cache(maxsize=256)
 def _days(value: float) -> timedelta:
+    """``value`` days (the values are the playbook's thresholds, so there are few of them)."""
     return timedelta(days=value)
 
 
