@@ -66,6 +66,7 @@ def _days(value: float) -> timedelta:
     return timedelta(days=value)
 
 
+@lru_cache(maxsize=4096)
 def end_of_day(day: date) -> datetime:
     """The moment a date passes: the end of that day in UTC."""
     return datetime.combine(day + DAY, time(0), tzinfo=timezone.utc)
@@ -210,20 +211,24 @@ def _single_threaded_now(engagements: list[BuyerEngagement], window: timedelta, 
     return len(recent) >= needed and _one_contact(recent)
 
 
-_times_memo: tuple[list[BuyerEngagement], list[datetime]] = ([], [])
+_TIMES: dict[int, tuple[list[BuyerEngagement], list[datetime]]] = {}
+_MAX_TIMES = 4096
 
 
 def engagement_times(engagements: list[BuyerEngagement]) -> list[datetime]:
     """The times of a deal's buyer engagements (sorted, as they are).
 
-    Remembered for the latest list asked for: the windowed detectors and the evaluations at a
-    deal's wake-ups share it. States are never changed in place, so the same list object means
-    the same times.
+    Remembered per list (by identity) for the latest few thousand lists: the windowed detectors
+    and the evaluations at a deal's wake-ups share them. States are never changed in place, so
+    the same list object means the same times; an entry keeps its list alive, so its ``id``
+    cannot be reused while the entry exists.
     """
-    global _times_memo
-    if _times_memo[0] is not engagements:
-        _times_memo = (engagements, [e.at for e in engagements])
-    return _times_memo[1]
+    entry = _TIMES.get(id(engagements))
+    if entry is None or entry[0] is not engagements:
+        if len(_TIMES) >= _MAX_TIMES:
+            _TIMES.clear()
+        entry = _TIMES[id(engagements)] = (engagements, [e.at for e in engagements])
+    return entry[1]
 
 
 def _one_contact(engagements: list[BuyerEngagement]) -> bool:

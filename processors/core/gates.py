@@ -24,7 +24,12 @@ def missing_fields(state: DealState, playbook: Playbook, stage_name: str) -> lis
     """Required fields of ``stage_name`` that the deal does not have."""
     stage = playbook.stage(stage_name)
     required = stage.required_fields if stage else []
-    return [name for name in required if state.field_value(name) in (None, "")]
+    return [name for name in required if _blank(state.field_value(name))]
+
+
+def _blank(value: Any) -> bool:
+    """``value in (None, "")``, without asking non-strings to compare with a string."""
+    return value is None or (isinstance(value, str) and not value)
 
 
 def stages_to_clear(playbook: Playbook, current: str, target: str) -> list[str]:
