@@ -207,8 +207,15 @@ def _single_threaded_now(engagements: list[BuyerEngagement], window: timedelta, 
             if engagements[i].contacts:
                 found.wake_at(times[i] + offset)
                 break
-    recent = [e for e in engagements[start:end] if e.contacts]
-    return len(recent) >= needed and _one_contact(recent)
+    contact, count = None, 0  # as ``len(recent) >= needed and _one_contact(recent)``, but stops early
+    for i in range(start, end):
+        for person in engagements[i].contacts:
+            if contact is None:
+                contact = person
+            elif person != contact:
+                return False
+        count += bool(engagements[i].contacts)
+    return count >= needed
 
 
 _TIMES: dict[int, tuple[list[BuyerEngagement], list[datetime]]] = {}
