@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -127,7 +127,9 @@ class GapGuard:
         """The worker is done with the record it was given and waits for the next one.
 
         While it holds a record (e.g. waiting for room in the commit queue during a broker
-        outage) nothing new can reach the guard, so nothing counts as stalled or overdue.
+        outage) nothing new can reach the guard, so no partition counts as stalled. (A re-read
+        that is overdue is asked for again all the same: under a backlog the worker nearly
+        always holds a record when the timer runs, and seeking again costs only a re-fetch.)
         """
         self.busy = False
         self.last_admitted = self.clock()
@@ -140,8 +142,6 @@ class GapGuard:
         batch is through.
         """
         now, due = self.clock(), []
-        if self.busy:
-            return due
         for partition, track in self.tracks.items():
             if track.waiting_since is not None and track.expected is not None \
                     and now - track.waiting_since >= self.reseek_after:
@@ -149,18 +149,21 @@ class GapGuard:
                 due.append((partition, track.expected))
         return due
 
-    async def stalled_tails(self, partitions: list[Partition]) -> list[tuple[Partition, int]]:
+    async def stalled_tails(self, partitions: list[Partition],
+                            awaited: Collection[Partition] = ()) -> list[tuple[Partition, int]]:
         """Partitions (of the assigned ``partitions``) to re-read from the returned offset.
 
         Those with no progress for ``stall_after`` seconds, while no record of any partition
-        arrived for as long, and the broker holds records from the expected offset on: the
-        runtime dropped them, and no later record arrived to tell.
+        arrived for as long (or, for the ``awaited`` ones, that held records wait on, even while
+        others flow), and the broker holds records from the expected offset on: the runtime
+        dropped them, and no later record arrived to tell.
         """
         now = self.clock()
-        if self.busy or now - self.last_admitted < self.stall_after:
-            return []  # records are flowing: a partition may just be waiting its turn
+        # Records are flowing: a partition may just be waiting its turn, unless others wait on it.
+        flowing = self.busy or now - self.last_admitted < self.stall_after
         idle = [p for p in partitions
-                if (track := self._track(p)).expected is not None and track.waiting_since is None
+                if (not flowing or p in awaited)
+                and (track := self._track(p)).expected is not None and track.waiting_since is None
                 and now - track.last_progress >= self.stall_after]
         if not idle:
             return []

@@ -78,6 +78,12 @@ class CoPartitionMerge(Generic[Item]):
         self.forced += forced
         return forced
 
+    def awaited(self, at_end: Callable[[str, int], bool]) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs that held records wait on: nothing held there, not read to
+        the end."""
+        return [(topic, partition) for partition, queues in self.queues.items() if any(queues.values())
+                for topic, queue in queues.items() if not queue and not at_end(topic, partition)]
+
     def partitions_waiting(self) -> list[int]:
         """Partition numbers with records held."""
         return [p for p, queues in self.queues.items() if any(queues.values())]

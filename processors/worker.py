@@ -255,7 +255,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             log.warning("input %s[%d]: re-read from %d not delivered yet; seeking again", topic, partition, offset)
             await app.consumer.seek(TP(topic, partition), offset)
         assigned = sorted((tp.topic, tp.partition) for tp in app.consumer.assignment() if tp.topic in inbound_topics)
-        for (topic, partition), offset in await guard.stalled_tails(assigned):
+        for (topic, partition), offset in await guard.stalled_tails(assigned, merge.awaited(at_end)):
             metrics.INPUT_REREAD.inc()
             await app.consumer.seek(TP(topic, partition), offset)
         for partition in merge.partitions_waiting():

@@ -106,8 +106,9 @@ def test_a_partition_waiting_too_long_for_its_re_read_is_due_for_another_seek() 
     assert g.admit(TP, 1, 1).process and g.overdue() == []
 
 
-def stalled(g: GapGuard, partitions: list[Partition]) -> list[tuple[Partition, int]]:
-    return asyncio.run(g.stalled_tails(partitions))
+def stalled(g: GapGuard, partitions: list[Partition], awaited: list[Partition] | None = None,
+            ) -> list[tuple[Partition, int]]:
+    return asyncio.run(g.stalled_tails(partitions, awaited or []))
 
 
 def test_a_dropped_last_record_is_re_read_once_the_partition_has_stalled() -> None:
@@ -182,19 +183,46 @@ def test_no_tail_is_re_read_while_records_keep_arriving() -> None:
     assert stalled(g, [TP]) == [(TP, 1)]
 
 
-def test_nothing_is_stalled_or_overdue_while_the_worker_holds_a_record() -> None:
+def test_nothing_is_stalled_while_the_worker_holds_a_record() -> None:
     """During a broker outage the worker waits for room in its commit queue: the records behind
     the one it holds are buffered, not lost, so they are not re-read."""
     log = Log(list(range(100)))
     clock = [0.0]
     g = guard(log, stored=0, clock=clock)
-    assert g.admit(TP, 0, 1).process and g.admit(TP, 9, 1).seek_to == 1
-    assert g.admit_and_hold(TP, 1, 1).process  # the re-read arrives; the worker blocks on it
+    assert g.admit(TP, 0, 1).process
+    assert g.admit_and_hold(TP, 1, 1).process  # the worker blocks on record 1
     clock[0] = 90.0
-    assert stalled(g, [TP]) == [] and g.overdue() == []
+    assert stalled(g, [TP]) == []
     assert getattr(log, "asked_ends", 0) == 0
     g.finished()  # room again: the stall clock starts now
     clock[0] = 94.0
     assert stalled(g, [TP]) == []
     clock[0] = 96.0
     assert stalled(g, [TP]) == [(TP, 2)]  # now nothing arrived for stall_after: 2..99 are re-read
+
+
+def test_an_overdue_re_read_is_asked_for_again_while_other_records_keep_the_worker_busy() -> None:
+    """Under a backlog the worker nearly always holds some record when the timer runs."""
+    log = Log(list(range(100)))
+    other: Partition = ("dealflow.engagement", 3)
+    clock = [0.0]
+    g = guard(log, stored=0, clock=clock)
+    assert g.admit(TP, 0, 1).process and g.admit(TP, 9, 1).seek_to == 1
+    assert g.admit_and_hold(other, 0, 1).process
+    clock[0] = 3.0
+    assert g.overdue() == [(TP, 1)]
+
+
+def test_a_partition_held_records_wait_on_is_checked_while_others_flow() -> None:
+    """A record dropped at the tail of one topic while the others keep flowing: the merge holds
+    that partition's records for it, so it is checked without waiting for the stream to go idle."""
+    log = Log(list(range(5)))
+    other: Partition = ("dealflow.engagement", 3)
+    clock = [0.0]
+    g = guard(log, stored=0, clock=clock)
+    assert [g.admit(TP, o, 1).process for o in (0, 1, 2, 3)] == [True] * 4  # 4 never arrives
+    for second in range(1, 8):
+        clock[0] = float(second)
+        assert g.admit(other, second - 1, 1).process
+    assert stalled(g, [TP, other]) == []  # records flow and nothing waits on TP
+    assert stalled(g, [TP, other], awaited=[TP]) == [(TP, 4)]

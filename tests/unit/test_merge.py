@@ -52,3 +52,11 @@ def test_partitions_are_independent_and_clear_drops_what_is_held() -> None:
     assert merge.held() == 1
     merge.clear()
     assert merge.held() == 0 and merge.partitions_waiting() == []
+
+
+def test_awaited_names_the_topics_that_held_records_wait_on() -> None:
+    merge: CoPartitionMerge[str] = CoPartitionMerge(TOPICS)
+    merge.add(1, "engagement", 0, 100.0, "a")
+    merge.add(2, "commands", 0, 100.0, "b")
+    merge.release(2, lambda t: True)  # partition 2 holds nothing any more
+    assert merge.awaited(lambda topic, partition: topic == "ticks") == [("commands", 1)]
