@@ -19,9 +19,11 @@ A record the runtime drops at the end of what was produced (the last record of a
 or everything fetched in a generation that a rebalance ended) is followed by no later record
 that would reveal the hole, so the guard also watches for stalled tails: when no record at all
 has reached it for ``stall_after`` seconds, a partition whose end on the broker lies beyond the
-expected offset is re-read from there. Only then: under a backlog a partition can wait its
-turn for longer than that, and re-reading it would only slow the runtime down (a hole followed
-by later records is noticed by ``admit`` anyway).
+expected offset is re-read from there, and so is a partition that held records of the other
+topics have waited on for ``awaited_stall_after`` seconds. Only then: under a backlog a
+partition can wait its turn for longer than that, and re-reading it would only slow the runtime
+down (a hole followed by later records is noticed by ``admit`` anyway). For the same reason a
+re-read that does not come is asked for again after a wait that doubles each time.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class Verdict:
 class _Track:
     expected: int | None
     last_progress: float  # when a record was last admitted or skipped as handled (or the track began)
-    waiting_since: float | None = None  # set while waiting for a re-read after a seek
+    waiting_since: float | None = None  # set while waiting for a re-read after a seek (the latest seek)
+    seeks: int = 0  # seeks made while waiting: each one waits twice as long for the re-read
 
 
 @dataclass
@@ -71,7 +74,9 @@ class GapGuard:
     stored_next: Callable[[Partition], int | None]  # the next offset to handle, as the worker stored it
     clock: Callable[[], float] = time.monotonic
     reseek_after: float = 2.0
+    max_reseek_after: float = 60.0
     stall_after: float = 5.0
+    awaited_stall_after: float = 30.0
     generation: Any = None
     tracks: dict[Partition, _Track] = field(default_factory=dict)
     last_admitted: float = float("-inf")  # when a record last reached the guard, or the worker was done with one
@@ -105,21 +110,22 @@ class GapGuard:
         if offset < expected:
             track.last_progress = self.clock()
             return Verdict(process=False, handled=True)
-        if track.waiting_since is not None and self.clock() - track.waiting_since < self.reseek_after:
+        if track.waiting_since is not None and self.clock() - track.waiting_since < self._patience(track):
             return Verdict(process=False)  # a record fetched before our seek; the re-read is coming
         try:
             first = await self.probe.first_at_or_after(partition, expected)
         except Exception as error:  # the broker cannot tell now: re-read to be safe, ask again then
             log.warning("input %s[%d]: cannot check offsets %d..%d on the broker (%r); re-reading from %d",
                         partition[0], partition[1], expected, offset - 1, error, expected)
-            track.waiting_since = self.clock()
+            self._seeking(track, self.clock())
             return Verdict(process=False, seek_to=expected)
         if first is None or first >= offset:  # nothing in between: a legitimate hole in the log
             track.expected, track.waiting_since, track.last_progress = offset + 1, None, self.clock()
             return Verdict(process=True)
         log.warning("input %s[%d]: offsets %d..%d were skipped by the consumer; re-reading from %d",
                     partition[0], partition[1], expected, offset - 1, first)
-        track.expected, track.waiting_since = first, self.clock()
+        track.expected = first
+        self._seeking(track, self.clock())
         self.reread += offset - first
         return Verdict(process=False, seek_to=first)
 
@@ -134,6 +140,16 @@ class GapGuard:
         self.busy = False
         self.last_admitted = self.clock()
 
+    def _seeking(self, track: _Track, now: float) -> None:
+        """A seek back for ``track`` is being made now (the first of a wait, or one more)."""
+        track.seeks = track.seeks + 1 if track.waiting_since is not None else 1
+        track.waiting_since = now
+
+    def _patience(self, track: _Track) -> float:
+        """How long to wait for the re-read after the latest seek: it doubles with every seek of
+        the same wait, because each seek also sends the partition to the back of the fetch."""
+        return min(self.reseek_after * 2 ** max(0, track.seeks - 1), self.max_reseek_after)
+
     def overdue(self) -> list[tuple[Partition, int]]:
         """Partitions still waiting for a re-read ``reseek_after`` seconds after their seek.
 
@@ -144,8 +160,8 @@ class GapGuard:
         now, due = self.clock(), []
         for partition, track in self.tracks.items():
             if track.waiting_since is not None and track.expected is not None \
-                    and now - track.waiting_since >= self.reseek_after:
-                track.waiting_since = now
+                    and now - track.waiting_since >= self._patience(track):
+                self._seeking(track, now)
                 due.append((partition, track.expected))
         return due
 
@@ -153,18 +169,24 @@ class GapGuard:
                             awaited: Collection[Partition] = ()) -> list[tuple[Partition, int]]:
         """Partitions (of the assigned ``partitions``) to re-read from the returned offset.
 
-        Those with no progress for ``stall_after`` seconds, while no record of any partition
-        arrived for as long (or, for the ``awaited`` ones, that held records wait on, even while
-        others flow), and the broker holds records from the expected offset on: the runtime
-        dropped them, and no later record arrived to tell.
+        Those with no progress for ``stall_after`` seconds while no record of any partition
+        arrived for as long, or, for the ``awaited`` ones (held records wait on them), for
+        ``awaited_stall_after`` seconds even while others flow; and the broker holds records
+        from the expected offset on: the runtime dropped them, and no later record arrived to
+        tell. (Under a backlog a partition's next records can take a while to come through; a
+        seek would only send it to the back of the fetch, hence the longer wait.)
         """
         now = self.clock()
-        # Records are flowing: a partition may just be waiting its turn, unless others wait on it.
         flowing = self.busy or now - self.last_admitted < self.stall_after
+
+        def stalled(partition: Partition, track: _Track) -> bool:
+            quiet = now - track.last_progress
+            return quiet >= self.stall_after if not flowing else \
+                (partition in awaited and quiet >= self.awaited_stall_after)
+
         idle = [p for p in partitions
-                if (not flowing or p in awaited)
-                and (track := self._track(p)).expected is not None and track.waiting_since is None
-                and now - track.last_progress >= self.stall_after]
+                if (track := self._track(p)).expected is not None and track.waiting_since is None
+                and stalled(p, track)]
         if not idle:
             return []
         try:
@@ -184,7 +206,7 @@ class GapGuard:
             if end is not None and end > track.expected:
                 log.warning("input %s[%d]: records %d..%d not delivered; re-reading from %d",
                             partition[0], partition[1], track.expected, end - 1, track.expected)
-                track.waiting_since = now
+                self._seeking(track, now)
                 self.reread += end - track.expected
                 due.append((partition, track.expected))
         return due

@@ -125,6 +125,11 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         broker_session_timeout=float(os.environ.get("DEALFLOW_SESSION_TIMEOUT", "10")),
         producer_linger=0.0,  # a message waits for its outputs to be acknowledged, so send them at once
         producer_max_batch_size=256 * 1024,
+        # Small fetches per partition keep the input partitions taking turns: with large ones a
+        # backlog arrives in huge batches and one topic can go without records for a minute while
+        # the merge holds the others' records for it (processors/merge.py). A larger record still
+        # comes through (the broker returns it whole).
+        consumer_max_fetch_size=int(os.environ.get("DEALFLOW_FETCH_BYTES", str(64 * 1024))),
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,  # held records are not waited for on a rebalance (see processors/merge.py)
         datadir=str(datadir),

@@ -221,8 +221,28 @@ def test_a_partition_held_records_wait_on_is_checked_while_others_flow() -> None
     clock = [0.0]
     g = guard(log, stored=0, clock=clock)
     assert [g.admit(TP, o, 1).process for o in (0, 1, 2, 3)] == [True] * 4  # 4 never arrives
-    for second in range(1, 8):
+    for second in range(1, 40):
         clock[0] = float(second)
         assert g.admit(other, second - 1, 1).process
+        if second == 20:  # under a backlog a partition can take a while: no seek yet
+            assert stalled(g, [TP, other], awaited=[TP]) == []
     assert stalled(g, [TP, other]) == []  # records flow and nothing waits on TP
     assert stalled(g, [TP, other], awaited=[TP]) == [(TP, 4)]
+
+
+def test_each_seek_for_the_same_re_read_waits_twice_as_long() -> None:
+    """A seek sends the partition to the back of the fetch: asking again too soon keeps it there."""
+    log = Log(list(range(100)))
+    clock = [0.0]
+    g = guard(log, stored=0, clock=clock)
+    assert g.admit(TP, 0, 1).process and g.admit(TP, 9, 1).seek_to == 1
+    asked_at = []
+    for tenth in range(1, 400):
+        clock[0] = tenth / 10
+        if g.overdue():
+            asked_at.append(clock[0])
+    assert asked_at == [2.0, 6.0, 14.0, 30.0]  # waits of 2, 4, 8 and 16 s
+    assert g.admit(TP, 1, 1).process  # the re-read: the next wait starts at 2 s again
+    assert g.admit(TP, 12, 1).seek_to == 2
+    clock[0] += 2.0
+    assert g.overdue() == [(TP, 2)]
