@@ -8,7 +8,7 @@ Windowed detectors find ``since`` by walking back through the moments their wind
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -82,15 +82,43 @@ def _since(active_at: Callable[[datetime], bool], points: Iterable[datetime], at
 
     ``points`` are the moments the condition may change; it is constant from one to the next.
     """
+    return _since_walk(active_at, iter(sorted({p for p in points if p <= at}, reverse=True)), at)
+
+
+def _since_walk(active_at: Callable[[datetime], bool], past: Iterator[datetime], at: datetime) -> datetime | None:
+    """:func:`_since`, given the distinct moments up to ``at`` the condition may change, latest first."""
     if not active_at(at):
         return None
-    past = sorted({p for p in points if p <= at}, reverse=True)
-    since = past[0] if past else at
-    for point in past[1:]:
+    since = next(past, at)
+    for point in past:
         if not active_at(point):
             break
         since = point
     return since
+
+
+def _shifted_descending(times: list[datetime], offsets: tuple[timedelta, ...], at: datetime) -> Iterator[datetime]:
+    """The distinct moments ``t + offset`` up to ``at`` (``t`` in ``times``, sorted), latest first.
+
+    As ``sorted({t + offset for t in times for offset in offsets if ... <= at}, reverse=True)``
+    (of equal moments, the one from the earliest time, as the set keeps), but lazily: a walk
+    back usually stops after a few moments.
+    """
+    positions = [bisect_right(times, at - offset) - 1 for offset in offsets]
+    while True:
+        latest: datetime | None = None
+        for position, offset in zip(positions, offsets, strict=True):
+            if position >= 0 and (latest is None or times[position] + offset > latest):
+                latest = times[position] + offset
+        if latest is None:
+            return
+        first, shift = len(times), offsets[0]
+        for k, offset in enumerate(offsets):
+            while positions[k] >= 0 and times[positions[k]] + offset == latest:
+                if positions[k] < first:
+                    first, shift = positions[k], offset
+                positions[k] -= 1
+        yield times[first] + shift
 
 
 def _wake_after(found: Findings, times: list[datetime], offsets: Iterable[timedelta], at: datetime) -> None:
@@ -312,7 +340,7 @@ def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings
     _wake_after(found, times, offsets, at)
     if not active_at(at):
         return
-    since = _since(active_at, [t + offset for t in times for offset in offsets], at)
+    since = _since_walk(active_at, _shifted_descending(times, offsets, at), at)
     if since is not None:
         _, recent_rate, baseline_rate = rates(since)
         found.active.append(Condition("velocity.dropped", "warning", since, "velocity",

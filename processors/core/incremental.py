@@ -1,0 +1,111 @@
+"""Incremental detector evaluation: re-run only the detectors whose inputs or deadline changed.
+
+A detector's answer is a function of a few state fields, the playbook and the moment, and
+it stays the same from the moment it was found until its own next wake-up (that is what a
+wake-up means). So each deal remembers, per detector, the answer, the input objects it was
+found from and the interval it holds for; :func:`find` re-runs a detector only when one of
+its inputs is another object (states are never changed in place, so the same object is the
+same value), the playbook changed, or the moment left that interval. The answer is the one
+:func:`processors.core.detectors.find` gives; ``tests/unit/test_incremental.py`` checks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from processors.core.detectors import (
+    Condition,
+    Findings,
+    close_date_passed,
+    economic_buyer_silent,
+    fields_missing,
+    ghosting,
+    inactive,
+    overdue_next_step,
+    single_threaded,
+    stalled,
+    velocity,
+)
+from processors.core.state import DealState
+from schemas.playbook import Playbook
+
+Detector = Callable[[DealState, Playbook, datetime, Findings], None]
+
+FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_activity_at", "unanswered_touch_times",
+          "response_times", "buyer_engagements", "stage_first_entered", "last_economic_buyer_at", "next_step",
+          "close_date", "owner_id", "amount")
+"""Every state field a detector reads (``fields_missing``: every field a playbook may require)."""
+
+
+def _mask(*names: str) -> int:
+    """The bits of ``names`` in :data:`FIELDS`."""
+    return sum(1 << FIELDS.index(name) for name in names)
+
+
+DETECTOR_INPUTS: tuple[tuple[Detector, int, bool], ...] = (
+    # (detector, the bits of the fields it reads, whether its details vary with the moment while active)
+    (stalled, _mask("stage", "stage_entered_at", "last_buyer_response_at"), False),
+    (inactive, _mask("last_activity_at"), False),
+    (ghosting, _mask("unanswered_touch_times", "response_times", "stage", "last_buyer_response_at"), False),
+    (single_threaded, _mask("stage", "buyer_engagements", "stage_entered_at"), False),
+    (economic_buyer_silent, _mask("stage", "stage_first_entered", "last_economic_buyer_at"), False),
+    (overdue_next_step, _mask("next_step"), False),
+    (close_date_passed, _mask("close_date"), True),  # ``days_past`` counts on
+    (fields_missing, _mask("stage", "stage_entered_at", "owner_id", "amount", "close_date", "next_step"), False),
+    (velocity, _mask("buyer_engagements"), False),
+)
+"""Every detector of :data:`processors.core.detectors.DETECTORS`, in its order, with its inputs."""
+
+Answer = tuple[datetime, "datetime | None", list[Condition]]
+"""One detector's answer: the moment it was found at, its next wake-up, the conditions active."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Memo:
+    playbook: Playbook
+    inputs: list[object]
+    """The values of :data:`FIELDS` the answers were found from."""
+    answers: list[Answer]
+
+
+_MEMO: dict[str, _Memo] = {}
+_MAX_DEALS = 16_384
+
+
+def _changed(inputs: list[object], before: list[object]) -> int:
+    """The bits of the fields whose value is another object than before."""
+    mask = 0
+    for bit, (new, old) in enumerate(zip(inputs, before, strict=True)):
+        if new is not old:
+            mask |= 1 << bit
+    return mask
+
+
+def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
+    """:func:`processors.core.detectors.find`, re-running only the detectors that may have changed."""
+    found = Findings()
+    if state.status != "open" or not playbook.has_stage(state.stage):
+        return found
+    values = state.__dict__
+    inputs = [values[name] for name in FIELDS]
+    memo = _MEMO.get(state.deal_id)
+    changed = _changed(inputs, memo.inputs) if memo is not None and memo.playbook is playbook else -1
+    previous = memo.answers if memo is not None else []
+    answers: list[Answer] = []
+    for position, (detector, reads, varies) in enumerate(DETECTOR_INPUTS):
+        if changed & reads or (answer := previous[position])[0] > at or (
+                answer[1] is not None and at >= answer[1]) or (varies and answer[2]):
+            own = Findings()
+            detector(state, playbook, at, own)
+            answer = (at, own.next_wake, own.active)
+        answers.append(answer)
+        if answer[2]:
+            found.active += answer[2]
+        if answer[1] is not None:
+            found.wake_at(answer[1])
+    if len(_MEMO) >= _MAX_DEALS and memo is None:
+        _MEMO.clear()
+    _MEMO[state.deal_id] = _Memo(playbook, inputs, answers)
+    return found

@@ -1,0 +1,60 @@
+"""Incremental detector evaluation gives the same answers as running every detector."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors.core import detectors, incremental
+from processors.core.detectors import DETECTORS, Findings
+from schemas.inbound import Inbound
+from tests.unit.builders import T0, Deal, at, change, create, evidence, msg, next_step
+
+KINDS = ["create", "evidence", "change", "next_step", "sent", "replied", "meeting", "tick", "tick", "tick"]
+
+
+def _message(kind: str, arg: int, day: float) -> Inbound | None:
+    contact = f"c{arg % 3}"
+    if kind == "create":
+        return create(day, stage=[None, "proposal", "negotiation"][arg % 3])
+    if kind == "evidence":
+        return evidence(["budget_confirmed", "pain_documented", "economic_buyer_engaged"][arg % 3], day)
+    if kind == "change":
+        return change(["qualification", "proposal", "negotiation", "discovery"][arg % 4], day,
+                      reason="timeline_extended")
+    if kind == "next_step":
+        return next_step(day)
+    if kind == "sent":
+        return msg("email.sent", day, contact_id=contact)
+    if kind == "replied":
+        return msg("email.replied", day, contact_id=contact)
+    if kind == "meeting":
+        return msg("meeting.held", day, duration_minutes=30, attendees=[{"contact_id": contact}])
+    return None
+
+
+def _same(one: Findings, other: Findings) -> bool:
+    return one.active == other.active and one.next_wake == other.next_wake
+
+
+def test_every_detector_has_its_inputs_in_order() -> None:
+    assert tuple(detector for detector, _, _ in incremental.DETECTOR_INPUTS) == DETECTORS
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 100), st.floats(0, 80, allow_nan=False)),
+                max_size=50))
+def test_incremental_find_equals_the_full_evaluation(sequence: list[tuple[str, int, float]]) -> None:
+    deal = Deal(deal_id="incremental-d1")
+    for kind, arg, day in sorted(sequence, key=lambda item: item[2]):
+        message = _message(kind, arg, day)
+        if message is None:
+            deal.tick(day)
+        else:
+            deal.send(message)
+        for later in (timedelta(0), timedelta(hours=arg), timedelta(days=arg / 3)):
+            moment = max(at(day), deal.state.evaluated_at or T0) + later
+            expected = detectors.find(deal.state, deal.playbook, moment)
+            assert _same(incremental.find(deal.state, deal.playbook, moment), expected)
