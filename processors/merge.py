@@ -11,6 +11,8 @@ same on every run, and a live stream in the order its records were produced.
 
 Liveness beats order only in two cases: a record held longer than ``max_wait`` seconds (a topic
 that never reports its end) and more than ``max_held`` records held for one partition number.
+``pacing`` tells the worker which topic partitions to stop fetching while they run ahead, so
+that neither happens under a backlog.
 """
 
 from __future__ import annotations
@@ -83,6 +85,22 @@ class CoPartitionMerge(Generic[Item]):
         the end."""
         return [(topic, partition) for partition, queues in self.queues.items() if any(queues.values())
                 for topic, queue in queues.items() if not queue and not at_end(topic, partition)]
+
+    def pacing(self, paused: set[tuple[str, int]], pause_at: int = 500,
+               resume_at: int = 100) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+        """Which (topic, partition) pairs to stop fetching and which to fetch again.
+
+        A topic whose records cover less time per byte than the others' (engagement against
+        commands) falls behind in time when every partition is fetched alike, and the merge then
+        holds more and more of the others' records for it. So a pair with ``pause_at`` records
+        held is paused until ``resume_at`` or fewer are left. The pair held records wait on has
+        none held, so it is never paused.
+        """
+        held = {(topic, partition): len(queue) for partition, queues in self.queues.items()
+                for topic, queue in queues.items() if queue}
+        to_resume = {pair for pair in paused if held.get(pair, 0) <= resume_at}
+        to_pause = {pair for pair, count in held.items() if count >= pause_at} - paused
+        return to_pause, to_resume
 
     def partitions_waiting(self) -> list[int]:
         """Partition numbers with records held."""

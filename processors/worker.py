@@ -209,11 +209,24 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         next_offset = track.expected if track is not None else stored_next((topic, partition))
         return (next_offset or 0) >= highwater
 
+    paused: set[tuple[str, int]] = set()
+
+    def pace_fetching() -> None:
+        """Stop fetching topic partitions that run ahead of the others in time (merge.pacing)."""
+        to_pause, to_resume = merge.pacing(paused)
+        if to_resume:
+            app.consumer.resume_partitions([TP(*pair) for pair in to_resume])
+            paused.difference_update(to_resume)
+        if to_pause:
+            app.consumer.pause_partitions([TP(*pair) for pair in to_pause])
+            paused.update(to_pause)
+
     async def release(partition: int) -> None:
         """Handle the held records of ``partition`` that may go now (see processors/merge.py)."""
         async with handling:
             forced = merge.forced
             ready_now = merge.release(partition, lambda topic: at_end(topic, partition))
+            pace_fetching()
             if merge.forced > forced:
                 log.warning("partition %d: released held input without waiting for every topic's end "
                             "(held %d records); order across topics is best effort here", partition, merge.held())
@@ -225,6 +238,9 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         (the runtime delivers them again from the committed offsets)."""
         if guard.start_generation(app.consumer_generation_id):
             merge.clear()
+            if paused:
+                app.consumer.resume_partitions([TP(*pair) for pair in paused if TP(*pair) in app.consumer.assignment()])
+                paused.clear()
 
     @app.agent(inbound, name="deals")
     async def process_messages(stream: Any) -> None:

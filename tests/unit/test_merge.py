@@ -60,3 +60,15 @@ def test_awaited_names_the_topics_that_held_records_wait_on() -> None:
     merge.add(2, "commands", 0, 100.0, "b")
     merge.release(2, lambda t: True)  # partition 2 holds nothing any more
     assert merge.awaited(lambda topic, partition: topic == "ticks") == [("commands", 1)]
+
+
+def test_a_topic_running_ahead_is_paused_until_its_held_records_go() -> None:
+    merge: CoPartitionMerge[int] = CoPartitionMerge(TOPICS)
+    for offset in range(5):  # commands cover more time per fetch than engagement
+        merge.add(2, "commands", offset, float(offset), offset)
+    merge.add(2, "engagement", 0, 0.5, 100)
+    merge.release(2, lambda t: t == "ticks")
+    assert merge.pacing(set(), pause_at=3, resume_at=1) == ({("commands", 2)}, set())
+    merge.add(2, "engagement", 1, 3.5, 101)  # engagement catches up: commands 1..3 go
+    merge.release(2, lambda t: t == "ticks")
+    assert merge.pacing({("commands", 2)}, pause_at=3, resume_at=1) == (set(), {("commands", 2)})
