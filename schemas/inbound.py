@@ -53,6 +53,10 @@ def _reject_constant(name: str) -> None:
     raise InvalidMessage(f"malformed JSON: {name} is not allowed", code="malformed_json")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""``json.loads(text, parse_constant=_reject_constant)`` builds this decoder on every call."""
+
+
 def _decode(raw: bytes | str) -> dict[str, Any]:
     size = len(raw.encode() if isinstance(raw, str) else raw)
     if size > MAX_MESSAGE_BYTES:
@@ -62,7 +66,9 @@ def _decode(raw: bytes | str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InvalidMessage(f"message is not UTF-8: {exc.reason} at byte {exc.start}", code="not_utf8") from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        if text.startswith("\ufeff"):  # as json.loads does
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidMessage(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                              code="malformed_json") from None
