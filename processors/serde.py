@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
 from pydantic import BaseModel
 
-from processors.core.state import DealState
+from processors.core.state import BuyerEngagement, DealState, EvidenceEntry
+
+_ZERO = timedelta(0)
 
 
 def to_bytes(model: BaseModel) -> bytes:
@@ -17,7 +22,33 @@ def state_to_json(state: DealState) -> str:
 
 
 def state_from_json(deal_id: str, raw: str | bytes | None) -> DealState:
-    """A deal's stored state, or a fresh (pending) one."""
+    """A deal's stored state, or a fresh (pending) one.
+
+    UTC moments get the shared ``timezone.utc`` (as the inbound messages' do) instead of
+    the parser's own UTC offsets, which the detectors compare about ten times more slowly.
+    """
     if not raw:
         return DealState(deal_id=deal_id)
-    return DealState.model_validate_json(raw)
+    state = DealState.model_validate_json(raw)
+    return state.updated({name: _with_utc(value) for name, value in state.__dict__.items()
+                          if isinstance(value, (datetime, list, dict))})
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is not timezone.utc and moment.utcoffset() == _ZERO:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def _with_utc(value: Any) -> Any:
+    """``value`` with :func:`_utc` applied to the moments in it (the alerts of ``open_alerts`` aside)."""
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, list):
+        return [_with_utc(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _with_utc(item) for key, item in value.items()}
+    if isinstance(value, (BuyerEngagement, EvidenceEntry)):
+        return value.model_copy(update={name: _utc(item) for name, item in value.__dict__.items()
+                                        if isinstance(item, datetime)})
+    return value

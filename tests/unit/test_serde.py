@@ -1,0 +1,39 @@
+"""Stored deal states load back equal, with UTC moments on the shared ``timezone.utc``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from processors.serde import state_from_json, state_to_json
+from tests.unit.builders import Deal, create, msg, next_step
+
+
+def _stored_deal() -> Deal:
+    deal = Deal()
+    deal.send(create(), next_step(1), msg("email.sent", 2, contact_id="c1"),
+              msg("meeting.held", 3, duration_minutes=30, attendees=[{"contact_id": "c1", "role": "economic_buyer"}]))
+    deal.tick(40)
+    return deal
+
+
+def test_a_stored_state_loads_back_equal_and_stores_the_same() -> None:
+    state = _stored_deal().state
+    loaded = state_from_json("d1", state_to_json(state))
+    assert loaded == state
+    assert state_to_json(loaded) == state_to_json(state)
+
+
+def test_utc_moments_load_with_the_shared_utc_and_other_offsets_stay() -> None:
+    state = _stored_deal().state
+    loaded = state_from_json("d1", state_to_json(state))
+    moments = [loaded.stage_entered_at, loaded.last_activity_at, loaded.evaluated_at,
+               *loaded.stage_first_entered.values(), *(e.at for e in loaded.buyer_engagements),
+               *(e.recorded_at for e in loaded.evidence)]
+    assert moments and all(m is not None and m.tzinfo is timezone.utc for m in moments)
+    plus_two = timezone(timedelta(hours=2))
+    raw = state_to_json(state.updated({"created_at": datetime(2026, 1, 5, 11, tzinfo=plus_two)}))
+    assert state_from_json("d1", raw).created_at.utcoffset() == timedelta(hours=2)  # type: ignore[union-attr]
+
+
+def test_no_stored_state_is_a_fresh_one() -> None:
+    assert state_from_json("d9", None).deal_id == "d9"
