@@ -3,7 +3,7 @@
 Delivery: at-least-once with deterministic ids, effectively once per message. A message's
 outputs (facts, alerts, dead letter) are acknowledged by the broker before the deal's new
 state is written to the table, with the record's next input offset after it; the group commits
-that stored offset (``processors/input_commits.py``), after Faust flushes the table's changelog.
+that stored offset (``processors/input_consumer.py``), after Faust flushes the table's changelog.
 So after a crash either the state records the message (and its outputs are on
 the topics) or it does not (and the replayed message yields the same outputs, with the same
 ids, again). A message already in the deal's state yields nothing. The worker does not wait
@@ -39,7 +39,7 @@ from processors.core import DealState, next_wake
 from processors.core.benchmarks import BenchmarkLearner
 from processors.deadlines import DeadlineIndex
 from processors.handling import Origin, Outcome, handle_record, handle_tick
-from processors.input_commits import stored_offsets_consumer
+from processors.input_consumer import input_consumer
 from processors.input_guard import GapGuard, KafkaOffsetsProbe
 from processors.instrument import observe_alerts, observe_outcome
 from processors.kafka_security import KafkaSecurity
@@ -190,9 +190,9 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         return stored_offset(partition) or 0
 
     inbound_topics = {topics.engagement, topics.commands, settings.deadline_topic}
-    # The group commits what the table stores (processors/input_commits.py), not Faust's acks.
-    app.transport.Consumer = stored_offsets_consumer(lambda tp: tp.topic in inbound_topics,
-                                                     lambda tp: stored_offset((tp.topic, tp.partition)))
+    # The group commits what the table stores, not Faust's acks (processors/input_consumer.py).
+    app.transport.Consumer = input_consumer(lambda tp: tp.topic in inbound_topics,
+                                            lambda tp: stored_offset((tp.topic, tp.partition)))
 
     guard = GapGuard(KafkaOffsetsProbe(settings.kafka_bootstrap, KafkaSecurity.from_env().client_options()),
                      stored_next)
@@ -211,41 +211,41 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
 
     paused: set[tuple[str, int]] = set()
 
-    def pace_fetching() -> None:
+    async def pace_fetching() -> None:
         """Stop fetching topic partitions that run ahead of the others in time (merge.pacing)."""
         to_pause, to_resume = merge.pacing(paused)
         if to_resume:
-            app.consumer.resume_partitions([TP(*pair) for pair in to_resume])
             paused.difference_update(to_resume)
+            await app.consumer.resume_fetching([TP(*pair) for pair in to_resume])
         if to_pause:
-            app.consumer.pause_partitions([TP(*pair) for pair in to_pause])
             paused.update(to_pause)
+            await app.consumer.pause_fetching([TP(*pair) for pair in to_pause])
 
     async def release(partition: int) -> None:
         """Handle the held records of ``partition`` that may go now (see processors/merge.py)."""
         async with handling:
             forced = merge.forced
             ready_now = merge.release(partition, lambda topic: at_end(topic, partition))
-            pace_fetching()
+            await pace_fetching()
             if merge.forced > forced:
                 log.warning("partition %d: released held input without waiting for every topic's end "
                             "(held %d records); order across topics is best effort here", partition, merge.held())
             for ready in ready_now:
                 await handle(ready)
 
-    def follow_assignment() -> None:
+    async def follow_assignment() -> None:
         """On a new consumer generation the guard starts over and held records are dropped
         (the runtime delivers them again from the committed offsets)."""
         if guard.start_generation(app.consumer_generation_id):
             merge.clear()
             if paused:
-                app.consumer.resume_partitions([TP(*pair) for pair in paused if TP(*pair) in app.consumer.assignment()])
+                await app.consumer.resume_fetching([TP(*pair) for pair in paused])
                 paused.clear()
 
     @app.agent(inbound, name="deals")
     async def process_messages(stream: Any) -> None:
         # Acks are manual and only free a record once it is handled (or skipped); the group
-        # commits the offsets stored in the table with the deal states (input_commits.py).
+        # commits the offsets stored in the table with the deal states (input_consumer.py).
         async for event in stream.noack().events():
             try:
                 await admit(event)
@@ -255,13 +255,13 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
     async def admit(event: Any) -> None:
         """Pass one delivered record through the gap guard into the merge, and handle what it frees."""
         message = event.message
-        follow_assignment()
+        await follow_assignment()
         verdict = await guard.admit((message.topic, message.partition), message.offset, app.consumer_generation_id)
         if verdict.seek_to is not None:
             metrics.INPUT_REREAD.inc()
             await app.consumer.seek(message.tp, verdict.seek_to)
         if not verdict.process:
-            event.ack()  # frees the record; the committed offset is the stored one (input_commits.py)
+            event.ack()  # frees the record; the committed offset is the stored one (input_consumer.py)
             return
         merge.add(message.partition, message.topic, message.offset, message.timestamp or 0.0, event)
         await release(message.partition)
@@ -271,7 +271,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         if app.in_recovery or app.rebalancing:
             return
         async with handling:
-            follow_assignment()
+            await follow_assignment()
         for (topic, partition), offset in guard.overdue():
             log.warning("input %s[%d]: re-read from %d not delivered yet; seeking again", topic, partition, offset)
             await app.consumer.seek(TP(topic, partition), offset)
