@@ -40,22 +40,23 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
     changes the deal, so the deadline index and ``advance`` need not evaluate again.
     """
     found = find(state, playbook, at)
-    active = {condition.key: condition for condition in found.active}
     alerts: list[Alert] = []
-    open_alerts = dict(state.open_alerts)
-    episodes = dict(state.episodes)
-    for key, current in state.open_alerts.items():
-        condition = active.get(key)
-        if condition is None or condition.identity != current.identity:
-            alerts.append(current.alert.model_copy(update={"status": "resolved", "resolved_at": at}))
-            del open_alerts[key]
-    for key, condition in active.items():
-        if key in open_alerts:
-            continue
-        episodes[key] = episodes.get(key, 0) + 1
-        alert = _raise(state, condition, episodes[key])
-        open_alerts[key] = OpenAlert(alert=alert, identity=condition.identity)
-        alerts.append(alert)
+    open_alerts, episodes = state.open_alerts, state.episodes
+    if found.active or open_alerts:  # copied only when something may be raised or resolved
+        active = {condition.key: condition for condition in found.active}
+        open_alerts, episodes = dict(open_alerts), dict(episodes)
+        for key, current in state.open_alerts.items():
+            condition = active.get(key)
+            if condition is None or condition.identity != current.identity:
+                alerts.append(current.alert.model_copy(update={"status": "resolved", "resolved_at": at}))
+                del open_alerts[key]
+        for key, condition in active.items():
+            if key in open_alerts:
+                continue
+            episodes[key] = episodes.get(key, 0) + 1
+            alert = _raise(state, condition, episodes[key])
+            open_alerts[key] = OpenAlert(alert=alert, identity=condition.identity)
+            alerts.append(alert)
     evaluated_at = max(at, state.evaluated_at or at)
     update: dict[str, Any] = {"evaluated_at": evaluated_at, "wake_known": True,
                               "wake": found.next_wake if evaluated_at == at else None}

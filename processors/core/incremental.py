@@ -11,9 +11,9 @@ same value), the playbook changed, or the moment left that interval. The answer 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from processors.core.detectors import (
     Condition,
@@ -74,13 +74,8 @@ _MEMO: dict[str, _Memo] = {}
 _MAX_DEALS = 16_384
 
 
-def _changed(inputs: list[object], before: list[object]) -> int:
-    """The bits of the fields whose value is another object than before."""
-    mask = 0
-    for bit, (new, old) in enumerate(zip(inputs, before, strict=True)):
-        if new is not old:
-            mask |= 1 << bit
-    return mask
+_UNKNOWN: Answer = (datetime.max.replace(tzinfo=timezone.utc), None, [])
+"""A placeholder answer found after every moment, so never used."""
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
@@ -91,20 +86,27 @@ def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
     values = state.__dict__
     inputs = [values[name] for name in FIELDS]
     memo = _MEMO.get(state.deal_id)
-    changed = _changed(inputs, memo.inputs) if memo is not None and memo.playbook is playbook else -1
-    previous = memo.answers if memo is not None else []
+    previous: Sequence[Answer] = (_UNKNOWN,) * len(DETECTOR_INPUTS)
+    changed = -1  # the bits of the fields whose value is another object than before
+    if memo is not None and memo.playbook is playbook:
+        previous, changed, bit = memo.answers, 0, 1
+        for new, old in zip(inputs, memo.inputs, strict=True):
+            if new is not old:
+                changed |= bit
+            bit <<= 1
     answers: list[Answer] = []
-    for position, (detector, reads, varies) in enumerate(DETECTOR_INPUTS):
-        if changed & reads or (answer := previous[position])[0] > at or (
-                answer[1] is not None and at >= answer[1]) or (varies and answer[2]):
+    wake: datetime | None = None
+    for (detector, reads, varies), answer in zip(DETECTOR_INPUTS, previous, strict=True):
+        if changed & reads or answer[0] > at or (answer[1] is not None and at >= answer[1]) or (varies and answer[2]):
             own = Findings()
             detector(state, playbook, at, own)
             answer = (at, own.next_wake, own.active)
         answers.append(answer)
         if answer[2]:
             found.active += answer[2]
-        if answer[1] is not None:
-            found.wake_at(answer[1])
+        if answer[1] is not None and (wake is None or answer[1] < wake):
+            wake = answer[1]
+    found.next_wake = wake
     if len(_MEMO) >= _MAX_DEALS and memo is None:
         _MEMO.clear()
     _MEMO[state.deal_id] = _Memo(playbook, inputs, answers)
