@@ -329,7 +329,8 @@ def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings
 
     def rates(x: datetime) -> tuple[int, float, float]:
         # The windows (x - recent - baseline, x - recent] and (x - recent, x], from three positions.
-        now, recent_start, baseline_start = (bisect_right(times, x - offset) for offset in offsets)
+        now, recent_start = bisect_right(times, x), bisect_right(times, x - recent_span)
+        baseline_start = bisect_right(times, x - offsets[2])
         recent, baseline = now - recent_start, recent_start - baseline_start
         return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
 

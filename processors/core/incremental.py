@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import compress
+from operator import attrgetter, is_not
 
 from processors.core.detectors import (
     Condition,
@@ -37,6 +39,8 @@ FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_activity_
           "response_times", "buyer_engagements", "stage_first_entered", "last_economic_buyer_at", "next_step",
           "close_date", "owner_id", "amount")
 """Every state field a detector reads (``fields_missing``: every field a playbook may require)."""
+_read = attrgetter(*FIELDS)
+_BITS = [1 << bit for bit in range(len(FIELDS))]
 
 
 def _mask(*names: str) -> int:
@@ -65,7 +69,7 @@ Answer = tuple[datetime, "datetime | None", list[Condition]]
 @dataclass(frozen=True, slots=True)
 class _Memo:
     playbook: Playbook
-    inputs: list[object]
+    inputs: tuple[object, ...]
     """The values of :data:`FIELDS` the answers were found from."""
     answers: list[Answer]
 
@@ -83,17 +87,12 @@ def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
     found = Findings()
     if state.status != "open" or not playbook.has_stage(state.stage):
         return found
-    values = state.__dict__
-    inputs = [values[name] for name in FIELDS]
+    inputs = _read(state)
     memo = _MEMO.get(state.deal_id)
     previous: Sequence[Answer] = (_UNKNOWN,) * len(DETECTOR_INPUTS)
     changed = -1  # the bits of the fields whose value is another object than before
     if memo is not None and memo.playbook is playbook:
-        previous, changed, bit = memo.answers, 0, 1
-        for new, old in zip(inputs, memo.inputs, strict=True):
-            if new is not old:
-                changed |= bit
-            bit <<= 1
+        previous, changed = memo.answers, sum(compress(_BITS, map(is_not, inputs, memo.inputs)))
     answers: list[Answer] = []
     wake: datetime | None = None
     for (detector, reads, varies), answer in zip(DETECTOR_INPUTS, previous, strict=True):

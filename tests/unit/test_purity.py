@@ -10,7 +10,7 @@ FORBIDDEN_MODULES = {"faust", "aiokafka", "kafka", "psycopg", "prometheus_client
                      "os", "socket", "asyncio", "threading"}
 ALLOWED_PREFIXES = ("processors.core", "schemas", "__future__", "pydantic")  # pydantic: pure models
 STDLIB_OK = {"collections", "dataclasses", "datetime", "decimal", "typing", "uuid", "hashlib", "itertools", "functools",
-             "heapq", "math", "statistics", "bisect", "enum", "json"}
+             "heapq", "math", "statistics", "bisect", "enum", "json", "operator"}
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "time", "monotonic"}
 
 
