@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,10 @@ HISTORY = timedelta(days=90)
 """Buyer engagements older than this (behind the newest) are dropped; windows must fit in it."""
 MAX_RESPONSE_TIMES = 50
 MAX_UNANSWERED = 20
+
+
+def _time(engagement: BuyerEngagement) -> datetime:
+    return engagement.at
 
 
 def _latest(current: datetime | None, at: datetime) -> datetime:
@@ -32,9 +37,12 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
         update["unanswered_touch_times"] = []
     if is_buyer_engagement(engagement):
         people = engagement_contacts(engagement)
-        horizon = at - HISTORY
-        kept = [e for e in state.buyer_engagements if e.at >= horizon]
-        update["buyer_engagements"] = sorted([*kept, BuyerEngagement(at=at, contacts=people)], key=lambda e: e.at)
+        engagements = state.buyer_engagements  # sorted by time
+        kept = engagements[bisect_left(engagements, at - HISTORY, key=_time):]
+        added = BuyerEngagement(at=at, contacts=people)
+        # as ``sorted([*kept, added], key=_time)``, which needs sorting only for an engagement out of order
+        in_order = not kept or kept[-1].at <= at
+        update["buyer_engagements"] = [*kept, added] if in_order else sorted([*kept, added], key=_time)
         if any(contacts.get(person) == "economic_buyer" for person in people):
             update["last_economic_buyer_at"] = _latest(state.last_economic_buyer_at, at)
     if engagement.get("type") == "meeting.held":
