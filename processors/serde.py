@@ -13,8 +13,12 @@ _ZERO = timedelta(0)
 
 
 def to_bytes(model: BaseModel) -> bytes:
-    """A wire model as compact UTF-8 JSON, the way it goes onto a topic."""
-    return model.model_dump_json().encode("utf-8")
+    """A wire model as compact UTF-8 JSON, the way it goes onto a topic.
+
+    ``model.model_dump_json().encode("utf-8")``, without decoding the serializer's bytes and
+    encoding them again.
+    """
+    return model.__pydantic_serializer__.to_json(model)
 
 
 def state_to_json(state: DealState) -> str:

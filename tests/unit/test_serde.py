@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from processors.serde import state_from_json, state_to_json
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processors.serde import state_from_json, state_to_json, to_bytes
+from schemas.alerts import Alert
 from tests.unit.builders import Deal, create, msg, next_step
 
 
@@ -37,3 +41,11 @@ def test_utc_moments_load_with_the_shared_utc_and_other_offsets_stay() -> None:
 
 def test_no_stored_state_is_a_fresh_one() -> None:
     assert state_from_json("d9", None).deal_id == "d9"
+
+
+@given(st.text(), st.text())
+def test_to_bytes_is_the_models_json_in_utf8(deal_id: str, note: str) -> None:
+    alert = Alert(alert_id="a1", type="deal.inactive", deal_id=deal_id, severity="warning", status="raised",
+                  raised_at=datetime(2026, 1, 5, tzinfo=timezone.utc), stage=None, owner_id=None, caused_by=None,
+                  details={"note": note})
+    assert to_bytes(alert) == alert.model_dump_json().encode("utf-8")
