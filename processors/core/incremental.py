@@ -66,8 +66,10 @@ Answer = tuple[datetime, "datetime | None", list[Condition]]
 """One detector's answer: the moment it was found at, its next wake-up, the conditions active."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Memo:
+    """A deal's latest answers; replaced in place by the next evaluation (it is only a cache)."""
+
     playbook: Playbook
     inputs: tuple[object, ...]
     """The values of :data:`FIELDS` the answers were found from."""
@@ -106,7 +108,10 @@ def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
         if answer[1] is not None and (wake is None or answer[1] < wake):
             wake = answer[1]
     found.next_wake = wake
-    if len(_MEMO) >= _MAX_DEALS and memo is None:
-        _MEMO.clear()
-    _MEMO[state.deal_id] = _Memo(playbook, inputs, answers)
+    if memo is not None:
+        memo.playbook, memo.inputs, memo.answers = playbook, inputs, answers
+    else:
+        if len(_MEMO) >= _MAX_DEALS:
+            _MEMO.clear()
+        _MEMO[state.deal_id] = _Memo(playbook, inputs, answers)
     return found
