@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from processors.core.state import BuyerEngagement, DealState, EvidenceEntry
-
-_ZERO = timedelta(0)
+from schemas.base import on_shared_utc
 
 
 def to_bytes(model: BaseModel) -> bytes:
@@ -38,21 +37,15 @@ def state_from_json(deal_id: str, raw: str | bytes | None) -> DealState:
                           if isinstance(value, (datetime, list, dict))})
 
 
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is not timezone.utc and moment.utcoffset() == _ZERO:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
 def _with_utc(value: Any) -> Any:
-    """``value`` with :func:`_utc` applied to the moments in it (the alerts of ``open_alerts`` aside)."""
+    """``value`` with :func:`on_shared_utc` applied to the moments in it (the alerts of ``open_alerts`` aside)."""
     if isinstance(value, datetime):
-        return _utc(value)
+        return on_shared_utc(value)
     if isinstance(value, list):
         return [_with_utc(item) for item in value]
     if isinstance(value, dict):
         return {key: _with_utc(item) for key, item in value.items()}
     if isinstance(value, (BuyerEngagement, EvidenceEntry)):
-        return value.model_copy(update={name: _utc(item) for name, item in value.__dict__.items()
+        return value.model_copy(update={name: on_shared_utc(item) for name, item in value.__dict__.items()
                                         if isinstance(item, datetime)})
     return value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -44,6 +44,16 @@ class WireModel(BaseModel):
 
 _ZERO = timedelta(0)
 
+
+def on_shared_utc(moment: datetime) -> datetime:
+    """``moment``, if it is in UTC, on the one shared ``timezone.utc``: the same moment and the
+    same text, but times on one tzinfo object compare without asking each for its offset
+    (about ten times faster than on the parser's own UTC offsets)."""
+    if moment.tzinfo is not timezone.utc and moment.utcoffset() == _ZERO:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2199
 """Event times outside these years are refused (they would overflow date arithmetic)."""
 
@@ -61,11 +71,7 @@ class Envelope(WireModel):
     def _plausible_time(cls, value: AwareDatetime) -> AwareDatetime:
         if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
             raise ValueError(f"event time must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
-        if value.tzinfo is not timezone.utc and value.utcoffset() == _ZERO:
-            # The same moment and the same text, but on the one shared ``timezone.utc``: times
-            # on one tzinfo object compare without asking each for its offset (much faster).
-            return value.replace(tzinfo=timezone.utc)
-        return value
+        return on_shared_utc(value)
 
 
 class NextStep(WireModel):

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.identity_memo import IdentityMemo
+
 RequiredField = Literal["owner_id", "amount", "close_date", "next_step"]
 
 
@@ -164,35 +166,22 @@ class Playbook(PlaybookModel):
 class _Lookups:
     """Lookups over one list of stages, built once (the core asks for them on every message)."""
 
-    stages: list[Stage]
     names: tuple[str, ...]
     by_name: dict[str, Stage]
     positions: dict[str, int]
     criteria: frozenset[str]
 
 
-_LOOKUPS: dict[int, _Lookups] = {}
-_MAX_LOOKUPS = 64
+def _build_lookups(stages: list[Stage]) -> _Lookups:
+    names = tuple(stage.name for stage in stages)
+    return _Lookups(
+        names=names,
+        by_name={stage.name: stage for stage in reversed(stages)},
+        positions={name: i for i, name in reversed(list(enumerate(names)))},
+        criteria=frozenset(criterion for stage in stages for criterion in stage.exit_criteria),
+    )
 
 
-def _lookups(stages: list[Stage]) -> _Lookups:
-    """The lookups of a playbook's ``stages`` list, by identity.
-
-    A playbook is frozen and never changes its list in place; a changed playbook (``model_copy``
-    with new stages, ``with_benchmarks``) has a new list and so gets its own lookups. The entry
-    keeps its list alive, so the ``id`` cannot be reused while the entry exists.
-    """
-    found = _LOOKUPS.get(id(stages))
-    if found is None or found.stages is not stages:
-        if len(_LOOKUPS) >= _MAX_LOOKUPS:
-            _LOOKUPS.clear()
-        names = tuple(stage.name for stage in stages)
-        found = _Lookups(
-            stages=stages,
-            names=names,
-            by_name={stage.name: stage for stage in reversed(stages)},
-            positions={name: i for i, name in reversed(list(enumerate(names)))},
-            criteria=frozenset(criterion for stage in stages for criterion in stage.exit_criteria),
-        )
-        _LOOKUPS[id(stages)] = found
-    return found
+_lookups: IdentityMemo[list[Stage], _Lookups] = IdentityMemo(_build_lookups, 64)
+"""A playbook never changes its stage list in place; a changed playbook (``model_copy`` with new
+stages, ``with_benchmarks``) has a new list and so gets its own lookups."""

@@ -18,6 +18,7 @@ from typing import Any
 from processors.core.gates import missing_fields
 from processors.core.state import BuyerEngagement, DealState
 from schemas.base import Severity
+from schemas.identity_memo import IdentityMemo
 from schemas.playbook import Playbook
 
 DAY = timedelta(days=1)
@@ -246,24 +247,17 @@ def _single_threaded_now(engagements: list[BuyerEngagement], window: timedelta, 
     return count >= needed
 
 
-_TIMES: dict[int, tuple[list[BuyerEngagement], list[datetime]]] = {}
-_MAX_TIMES = 4096
+_engagement_times: IdentityMemo[list[BuyerEngagement], list[datetime]] = IdentityMemo(
+    lambda engagements: [e.at for e in engagements], 4096)
 
 
 def engagement_times(engagements: list[BuyerEngagement]) -> list[datetime]:
     """The times of a deal's buyer engagements (sorted, as they are).
 
-    Remembered per list (by identity) for the latest few thousand lists: the windowed detectors
-    and the evaluations at a deal's wake-ups share them. States are never changed in place, so
-    the same list object means the same times; an entry keeps its list alive, so its ``id``
-    cannot be reused while the entry exists.
+    Remembered per list for the latest few thousand lists: the windowed detectors and the
+    evaluations at a deal's wake-ups share them (states are never changed in place).
     """
-    entry = _TIMES.get(id(engagements))
-    if entry is None or entry[0] is not engagements:
-        if len(_TIMES) >= _MAX_TIMES:
-            _TIMES.clear()
-        entry = _TIMES[id(engagements)] = (engagements, [e.at for e in engagements])
-    return entry[1]
+    return _engagement_times(engagements)
 
 
 def _one_contact(engagements: list[BuyerEngagement]) -> bool:

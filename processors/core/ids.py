@@ -16,6 +16,7 @@ def _uuid5(name: str) -> str:
     # version 5 in the 13th hex digit; the RFC 4122 variant in the top bits of the 17th
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
+
 def fact_id(deal_id: str, caused_by: str, index: int) -> str:
     """The id of the ``index``-th fact caused by message ``caused_by``."""
     return _uuid5(f"fact/{deal_id}/{caused_by}/{index}")
