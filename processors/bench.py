@@ -1,10 +1,11 @@
 """`dealflow bench`: Dealflow measured against the raw Kafka client, in the same run.
 
 Prints one table: the baseline (a bare aiokafka consumer reading the same pre-produced
-messages), Dealflow's end-to-end throughput with one worker (gates, detectors and projections
-on) and its ratio to the baseline, latency percentiles at a fixed offered load, the pure core's
-backtest throughput, and the memory of 1,000,000 open deals in state with the cost of one
-deadline round. Needs the local stack (`dealflow stack up`); everything it creates is its own.
+messages), Dealflow's end-to-end throughput with one worker and the projector as separate
+processes, as deployed (gates, detectors and projections on), and its ratio to the baseline,
+latency percentiles at a fixed offered load, the pure core's backtest throughput, and the
+memory of 1,000,000 open deals in state with the cost of one deadline round. Needs the local
+stack (`dealflow stack up`); everything it creates is its own.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -157,15 +159,23 @@ def _first_timestamp(consumer: KafkaConsumer, topic: str) -> float | None:
     return first / 1000 if first is not None else None
 
 
-def start_worker(settings: Settings, log_path: str) -> subprocess.Popen[bytes]:
+def start_worker(settings: Settings, log_path: str, only: str | None = None) -> subprocess.Popen[bytes]:
+    """Start ``dealflow worker`` (``--only processors`` or ``projector`` with ``only``), logging to ``log_path``."""
     env = os.environ | {
         "DEALFLOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "DEALFLOW_DATABASE_URL": settings.database_url,
         "DEALFLOW_APP_ID": settings.app_id, "DEALFLOW_METRICS_PORT": "0",
         **{f"DEALFLOW_TOPIC_{name.upper()}": value for name, value in settings.topics.__dict__.items()},
     }
     log = open(log_path, "wb")
-    return subprocess.Popen([sys.executable, "-m", "processors.cli", "worker", "--loglevel", "warn"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    command = [sys.executable, "-m", "processors.cli", "worker", "--loglevel", "warn"]
+    if only is not None:
+        command += ["--only", only]
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def start_deployment(settings: Settings) -> list[subprocess.Popen[bytes]]:
+    """The processors worker and the projector as separate processes, as docker-compose.yml deploys them."""
+    return [start_worker(settings, f"/tmp/{settings.app_id}.{only}.log", only) for only in ("processors", "projector")]
 
 
 def projected_offsets(database_url: str) -> int:
@@ -193,7 +203,8 @@ def _last_projection(database_url: str) -> float:
         return float(row[0]) if row and row[0] is not None else time.time()
 
 
-def end_to_end(settings: Settings, messages: int, worker: subprocess.Popen[bytes], timeout: float = 1800) -> float:
+def end_to_end(settings: Settings, messages: int, processes: list[subprocess.Popen[bytes]],
+               timeout: float = 1800) -> float:
     """Messages/s from the input topics to committed facts, alerts and projection rows.
 
     From the first fact produced to the last projector commit, once the worker has committed
@@ -206,8 +217,8 @@ def end_to_end(settings: Settings, messages: int, worker: subprocess.Popen[bytes
         total_in = _end_offsets(consumer, inputs)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise RuntimeError("the bench worker exited; see its log")
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError(f"a bench process exited; see /tmp/{settings.app_id}.*.log")
             if _committed(admin, settings.app_id, inputs) >= total_in:
                 outputs = _end_offsets(consumer, [settings.topics.events, settings.topics.alerts])
                 if projected_offsets(settings.database_url) >= outputs:
@@ -224,22 +235,27 @@ def latency(settings: Settings, rate: float, seconds: float) -> tuple[list[float
     """Produce → alert and produce → PostgreSQL row latencies at ``rate`` messages/s.
 
     Each message is a `stage.change` for a deal that does not exist, which the gate refuses at
-    once with a `gate.rejected` alert caused by that message.
+    once with a `gate.rejected` alert caused by that message. The producing loop only produces;
+    two watcher threads note when each alert arrives on the alert topic and when its row is in
+    PostgreSQL, so the bench's own collecting never delays a message it measures.
     """
-    consumer = KafkaConsumer(settings.topics.alerts, bootstrap_servers=settings.kafka_bootstrap,
-                             auto_offset_reset="latest", enable_auto_commit=False)
-    consumer.poll(timeout_ms=1000)  # join and position at the end before producing
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks=1, linger_ms=0)
     sent: dict[str, float] = {}
-    to_alert: list[float] = []
+    to_alert: dict[str, float] = {}
     to_row: dict[str, float] = {}
-    conn = psycopg.connect(settings.database_url, autocommit=True)
-    started = time.perf_counter()
+    stop = threading.Event()
+    ready = threading.Event()
+    watchers = [threading.Thread(target=_watch_alerts, args=(settings, sent, to_alert, stop, ready), daemon=True),
+                threading.Thread(target=_watch_rows, args=(settings.database_url, sent, to_row, stop), daemon=True)]
+    for watcher in watchers:
+        watcher.start()
+    ready.wait(30)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks=1, linger_ms=0)
     count = int(rate * seconds)
+    started = time.perf_counter()
     for i in range(count):
-        due = started + i / rate
-        while (now := time.perf_counter()) < due:
-            _collect(consumer, conn, sent, to_alert, to_row, max(0.0, due - now))
+        pause = started + i / rate - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
         event_id = f"lat-{uuid.uuid4().hex}"
         message = {"event_id": event_id, "type": "stage.change", "deal_id": f"lat-{i}", "to_stage": "proposal",
                    "requested_by": "bench", "occurred_at": datetime.now(timezone.utc).isoformat()}
@@ -248,26 +264,56 @@ def latency(settings: Settings, rate: float, seconds: float) -> tuple[list[float
     producer.flush()
     deadline = time.perf_counter() + 30
     while (len(to_alert) < count or len(to_row) < count) and time.perf_counter() < deadline:
-        _collect(consumer, conn, sent, to_alert, to_row, 0.05)
-    consumer.close()
+        time.sleep(0.1)
+    stop.set()
+    for watcher in watchers:
+        watcher.join(10)
     producer.close()
-    conn.close()
-    return to_alert, list(to_row.values())
+    return list(to_alert.values()), list(to_row.values())
 
 
-def _collect(consumer: KafkaConsumer, conn: psycopg.Connection[Any], sent: dict[str, float], to_alert: list[float],
-             to_row: dict[str, float], wait: float) -> None:
-    for records in consumer.poll(timeout_ms=int(wait * 1000)).values():
-        for record in records:
-            caused_by = json.loads(record.value).get("caused_by")
-            if caused_by in sent:
-                to_alert.append(time.time() - sent[caused_by])
-    waiting = [event_id for event_id in sent if event_id not in to_row][-2000:]
-    if waiting:
-        rows = conn.execute("SELECT caused_by FROM alerts WHERE caused_by = ANY(%s)", (waiting,)).fetchall()
-        now = time.time()
-        for (caused_by,) in rows:
-            to_row[caused_by] = now - sent[caused_by]
+def _watch_alerts(settings: Settings, sent: dict[str, float], seen: dict[str, float], stop: threading.Event,
+                  ready: threading.Event) -> None:
+    """Note the arrival of each alert caused by a message in ``sent``, until ``stop``."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=5)
+    partitions = [TopicPartition(settings.topics.alerts, p)
+                  for p in (consumer.partitions_for_topic(settings.topics.alerts) or set())]
+    consumer.assign(partitions)
+    consumer.seek_to_end(*partitions)
+    for partition in partitions:
+        consumer.position(partition)  # resolve the end now, before anything is produced
+    ready.set()
+    try:
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=50).values():
+                arrived = time.time()
+                for record in records:
+                    caused_by = json.loads(record.value).get("caused_by")
+                    if caused_by in sent:
+                        seen[caused_by] = arrived - sent[caused_by]
+    finally:
+        consumer.close()
+
+
+def _watch_rows(database_url: str, sent: dict[str, float], seen: dict[str, float], stop: threading.Event,
+                interval: float = 0.02) -> None:
+    """Note when the alert row caused by each message in ``sent`` is in PostgreSQL, until ``stop``."""
+    waiting: deque[str] = deque()
+    known = 0
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while not stop.is_set():
+            ids = list(sent)  # the producing thread only appends
+            waiting.extend(ids[known:])
+            known = len(ids)
+            batch = [waiting.popleft() for _ in range(min(len(waiting), 2000))]
+            if batch:
+                rows = conn.execute("SELECT caused_by FROM alerts WHERE caused_by = ANY(%s)", (batch,)).fetchall()
+                now = time.time()
+                found = {caused_by for (caused_by,) in rows}
+                for event_id in found:
+                    seen[event_id] = now - sent[event_id]
+                waiting.extendleft(reversed([event_id for event_id in batch if event_id not in found]))
+            time.sleep(interval)
 
 
 # -- pure core --------------------------------------------------------------------------------
@@ -343,22 +389,23 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
     ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
     with psycopg.connect(base.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{settings.database_url.rpartition("/")[2]}"')
-    worker = None
+    processes: list[subprocess.Popen[bytes]] = []
     try:
         produce_lines(settings, lines)
         raw = baseline_rate(settings, len(lines))
         report.add(f"baseline: raw aiokafka consume ({len(lines):,} msgs)", f"{raw:,.0f} msg/s")
-        worker = start_worker(settings, f"/tmp/{settings.app_id}.log")
-        e2e = end_to_end(settings, len(lines), worker)
-        report.add("dealflow end to end, 1 worker (gates+detectors+projection)",
+        processes = start_deployment(settings)
+        e2e = end_to_end(settings, len(lines), processes)
+        report.add("dealflow end to end, 1 worker + projector (gates+detectors+projection)",
                    f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline)")
         to_alert, to_row = latency(settings, options.latency_rate, options.latency_seconds)
         report.add(f"latency produce -> alert at {options.latency_rate:g} msg/s", percentiles(to_alert))
         report.add(f"latency produce -> PostgreSQL row at {options.latency_rate:g} msg/s", percentiles(to_row))
     finally:
-        if worker is not None and worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(30)
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(30)
         with psycopg.connect(base.database_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_url.rpartition("/")[2]}" WITH (FORCE)')
     big = simulated_lines(options.backtest_messages, end, seed=11)

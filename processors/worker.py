@@ -8,7 +8,8 @@ So after a crash either the state records the message (and its outputs are on
 the topics) or it does not (and the replayed message yields the same outputs, with the same
 ids, again). A message already in the deal's state yields nothing. The worker does not wait
 for those acknowledgements before handling the next record: an ordered commit queue stores each
-record's state once its outputs are in (``processors/output_commits.py``).
+record's state once its outputs are in (``processors/output_commits.py``), in batches that write
+a deal's newest state and a partition's offset once.
 
 Time: a deadline index (a heap of each deal's next due moment) is checked by a timer every
 ``DEALFLOW_TICK_SECONDS``; each due deal gets a tick on the worker's internal deadline topic,
@@ -26,6 +27,8 @@ import sys
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,7 +48,7 @@ from processors.instrument import observe_alerts, observe_outcome
 from processors.kafka_security import KafkaSecurity
 from processors.logs import logging_config
 from processors.merge import CoPartitionMerge
-from processors.output_commits import OrderedCommits
+from processors.output_commits import Handled, OrderedCommits, coalesce
 from processors.playbook_loader import load_playbook
 from processors.scheduling import TimestampOrderedScheduling
 from processors.serde import state_from_json, state_to_json, to_bytes
@@ -67,6 +70,16 @@ def input_offset_key(topic: str, partition: int) -> str:
 
 def _brokers(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+@contextmanager
+def event_context(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event, so table writes go to its partition's changelog."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def _utcnow() -> datetime:
@@ -105,6 +118,19 @@ class StateCache:
             self.states.popitem(last=False)
 
 
+class ServiceWorker(faust.Worker):
+    """Faust's worker without its terminal spinner.
+
+    At log levels from ``warn`` up, Faust keeps a spinner that sets the root logger to DEBUG, so
+    every debug message of Faust, aiokafka and kafka-python is built and then dropped (several
+    per record: most of a quiet worker's time).
+    """
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+        super().on_setup_root_logger(logger, level)
+
+
 def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
     """Build the Faust app with its topics, the deal-state table, the agent and the deadline timer."""
     learner = BenchmarkLearner(load_playbook(settings.playbook))
@@ -123,7 +149,8 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         # How long the group waits for a worker that vanished (crashed, killed) before its
         # partitions move: a restarted worker resumes after at most this long.
         broker_session_timeout=float(os.environ.get("DEALFLOW_SESSION_TIMEOUT", "10")),
-        producer_linger=0.0,  # a message waits for its outputs to be acknowledged, so send them at once
+        # Outputs wait this long to share one produce request: fewer requests cost less per message.
+        producer_linger=float(os.environ.get("DEALFLOW_PRODUCER_LINGER_MS", "0")) / 1000,
         producer_max_batch_size=256 * 1024,
         # Small fetches per partition keep the input partitions taking turns: with large ones a
         # backlog arrives in huge batches and one topic can go without records for a minute while
@@ -134,6 +161,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         stream_wait_empty=False,  # held records are not waited for on a rebalance (see processors/merge.py)
         datadir=str(datadir),
         ConsumerScheduler=TimestampOrderedScheduling,
+        Worker=ServiceWorker,
         logging_config=logging_config(loglevel),
         broker_credentials=KafkaSecurity.from_env().faust_credentials(),
     )
@@ -148,7 +176,21 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
 
     cache = StateCache(settings.state_cache_size)
 
-    commits = OrderedCommits(lambda: app.consumer_generation_id)
+    def store(batch: Sequence[Handled[Any]]) -> None:
+        """Write a batch of handled records to the table: each deal's newest state, then each input
+        partition's next offset (after the states, in the same changelog partition), then ack them."""
+        writes = coalesce(batch)
+        for state, event in writes.states:
+            with event_context(event):  # table writes go to the record's partition
+                table[state.deal_id] = state_to_json(state)
+        for event in writes.offsets:
+            message = event.message
+            with event_context(event):
+                table[input_offset_key(message.topic, message.partition)] = str(message.offset + 1)
+        for handled in batch:
+            handled.source.ack()
+
+    commits: OrderedCommits[Any] = OrderedCommits(lambda: app.consumer_generation_id, store)
 
     def load_state(deal_id: str) -> DealState:
         generation = app.consumer_generation_id
@@ -318,18 +360,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             cache.put(state, generation)
             index.schedule(state.deal_id, next_wake(state, current["playbook"]))
 
-        def commit() -> None:
-            token = _current_event.set(weakref.ref(event))  # table writes go to the record's partition
-            try:
-                if state is not None:
-                    table[state.deal_id] = state_to_json(state)
-                # After the deal's state, in the same changelog partition: never durable ahead of it.
-                table[input_offset_key(message.topic, message.partition)] = str(message.offset + 1)
-            finally:
-                _current_event.reset(token)
-            event.ack()
-
-        await commits.add(outputs, commit, generation, state)
+        await commits.add(Handled(event, message.tp, generation, state), outputs)
 
     @app.timer(interval=settings.tick_seconds)
     async def fire_deadlines() -> None:
