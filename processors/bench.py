@@ -34,11 +34,14 @@ from processors.playbook_loader import load_playbook
 from processors.simulate import SimulationSettings, simulate
 from processors.topics import ensure_topics
 
+LATENCY_WAIT = 30.0
+"""Seconds a latency run waits after its last message for the alerts and rows still due."""
+
 
 @dataclass
 class BenchOptions:
     messages: int = 20_000
-    latency_rate: float = 200.0
+    latency_rates: tuple[float, ...] = (100.0, 1000.0)
     latency_seconds: float = 15.0
     backtest_messages: int = 1_000_000
     state_deals: int = 1_000_000
@@ -66,15 +69,19 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {memory / 1024:.1f} GiB memory, Python {sys.version.split()[0]}"
 
 
-def percentiles(values: list[float]) -> str:
-    if not values:
+def percentiles(values: list[float], expected: int | None = None, waited: float = LATENCY_WAIT) -> str:
+    """p50/p95/p99 in ms; of ``expected`` samples, the missing ones count as later than ``waited`` s."""
+    expected = max(expected or len(values), len(values))
+    if not expected:
         return "no samples"
     ordered = sorted(values)
 
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+    def pick(q: float) -> str:
+        index = min(expected - 1, int(q * expected))
+        return f"{ordered[index] * 1000:.1f} ms" if index < len(ordered) else f"> {waited:g} s"
 
-    return f"p50 {pick(0.5):.1f} ms, p95 {pick(0.95):.1f} ms, p99 {pick(0.99):.1f} ms (n={len(ordered)})"
+    missing = f", {expected - len(values)} not within {waited:g} s of the last send" if len(values) < expected else ""
+    return f"p50 {pick(0.5)}, p95 {pick(0.95)}, p99 {pick(0.99)} (n={expected}{missing})"
 
 
 def simulated_lines(count: int, end: datetime, seed: int = 7) -> list[str]:
@@ -231,6 +238,22 @@ def end_to_end(settings: Settings, messages: int, processes: list[subprocess.Pop
         admin.close()
 
 
+def wait_until_idle(settings: Settings, timeout: float = 600) -> None:
+    """Wait until the worker has committed every input offset (an earlier run's backlog is gone)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    inputs = [settings.topics.engagement, settings.topics.commands]
+    try:
+        deadline = time.monotonic() + timeout
+        while _committed(admin, settings.app_id, inputs) < _end_offsets(consumer, inputs):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the worker did not catch up with its input in time")
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+        admin.close()
+
+
 def latency(settings: Settings, rate: float, seconds: float) -> tuple[list[float], list[float]]:
     """Produce → alert and produce → PostgreSQL row latencies at ``rate`` messages/s.
 
@@ -262,7 +285,7 @@ def latency(settings: Settings, rate: float, seconds: float) -> tuple[list[float
         sent[event_id] = time.time()
         producer.send(settings.topics.commands, key=f"lat-{i}".encode(), value=json.dumps(message).encode())
     producer.flush()
-    deadline = time.perf_counter() + 30
+    deadline = time.perf_counter() + LATENCY_WAIT
     while (len(to_alert) < count or len(to_row) < count) and time.perf_counter() < deadline:
         time.sleep(0.1)
     stop.set()
@@ -398,9 +421,12 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
         e2e = end_to_end(settings, len(lines), processes)
         report.add("dealflow end to end, 1 worker + projector (gates+detectors+projection)",
                    f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline)")
-        to_alert, to_row = latency(settings, options.latency_rate, options.latency_seconds)
-        report.add(f"latency produce -> alert at {options.latency_rate:g} msg/s", percentiles(to_alert))
-        report.add(f"latency produce -> PostgreSQL row at {options.latency_rate:g} msg/s", percentiles(to_row))
+        for rate in options.latency_rates:
+            wait_until_idle(settings)
+            count = int(rate * options.latency_seconds)
+            to_alert, to_row = latency(settings, rate, options.latency_seconds)
+            report.add(f"latency produce -> alert at {rate:g} msg/s", percentiles(to_alert, count))
+            report.add(f"latency produce -> PostgreSQL row at {rate:g} msg/s", percentiles(to_row, count))
     finally:
         for process in processes:
             if process.poll() is None:

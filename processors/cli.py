@@ -395,7 +395,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from processors.bench import BenchOptions, run_bench
 
-    options = BenchOptions(messages=args.messages, latency_rate=args.latency_rate,
+    options = BenchOptions(messages=args.messages, latency_rates=tuple(args.latency_rate or (100.0, 1000.0)),
                            latency_seconds=args.latency_seconds, backtest_messages=args.backtest_messages,
                            state_deals=args.state_deals)
     print("==> dealflow bench (progress below; the table follows)", file=sys.stderr)
@@ -515,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmark against the raw Kafka client (needs `dealflow stack up`)")
     p.add_argument("--messages", type=int, default=20_000, help="end-to-end stream size")
-    p.add_argument("--latency-rate", type=float, default=200.0, help="offered load of the latency run (msg/s)")
+    p.add_argument("--latency-rate", type=float, action="append",
+                   help="offered load of a latency run in msg/s; repeat for several (default: 100 and 1000)")
     p.add_argument("--latency-seconds", type=float, default=15.0)
     p.add_argument("--backtest-messages", type=int, default=1_000_000)
     p.add_argument("--state-deals", type=int, default=1_000_000)
