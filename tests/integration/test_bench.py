@@ -11,8 +11,8 @@ from tests.integration.conftest import REPO_ROOT, settings_env
 
 def test_a_small_benchmark_prints_every_figure(base_settings: Settings) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "processors.cli", "bench", "--messages", "800", "--latency-rate", "20", "--latency-rate", "40",
-         "--latency-seconds", "2", "--backtest-messages", "1500", "--state-deals", "2000"],
+        [sys.executable, "-m", "processors.cli", "bench", "--messages", "800", "--latency-rate", "20",
+         "--latency-rate", "40", "--latency-seconds", "2", "--backtest-messages", "1500", "--state-deals", "2000"],
         cwd=REPO_ROOT, env=settings_env(base_settings), capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout
