@@ -217,38 +217,40 @@ def end_to_end(settings: Settings, messages: int, processes: list[subprocess.Pop
     From the first fact produced to the last projector commit, once the worker has committed
     every input offset and the projector has stored the end offsets of the output topics.
     """
+    deadline = time.monotonic() + timeout
+    wait_until_idle(settings, processes, timeout)
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    inputs = [settings.topics.engagement, settings.topics.commands]
     try:
-        total_in = _end_offsets(consumer, inputs)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(process.poll() is not None for process in processes):
-                raise RuntimeError(f"a bench process exited; see /tmp/{settings.app_id}.*.log")
-            if _committed(admin, settings.app_id, inputs) >= total_in:
-                outputs = _end_offsets(consumer, [settings.topics.events, settings.topics.alerts])
-                if projected_offsets(settings.database_url) >= outputs:
-                    started = _first_timestamp(consumer, settings.topics.events) or time.time()
-                    return messages / max(1e-6, _last_projection(settings.database_url) - started)
+        outputs = _end_offsets(consumer, [settings.topics.events, settings.topics.alerts])
+        while projected_offsets(settings.database_url) < outputs:
+            _check_running(settings, processes)
+            if time.monotonic() > deadline:
+                raise TimeoutError("the projector did not finish the benchmark stream in time")
             time.sleep(0.2)
-        raise TimeoutError("the worker did not finish the benchmark stream in time")
+        started = _first_timestamp(consumer, settings.topics.events) or time.time()
+        return messages / max(1e-6, _last_projection(settings.database_url) - started)
     finally:
         consumer.close()
-        admin.close()
 
 
-def wait_until_idle(settings: Settings, timeout: float = 600) -> None:
-    """Wait until the worker has committed every input offset (an earlier run's backlog is gone)."""
+def _check_running(settings: Settings, processes: list[subprocess.Popen[bytes]]) -> None:
+    if any(process.poll() is not None for process in processes):
+        raise RuntimeError(f"a worker process exited; see /tmp/{settings.app_id}*.log")
+
+
+def wait_until_idle(settings: Settings, processes: list[subprocess.Popen[bytes]], timeout: float = 600) -> None:
+    """Wait until the worker has committed every input offset (its backlog is gone); the
+    ``processes`` (the worker's) must stay up meanwhile."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     inputs = [settings.topics.engagement, settings.topics.commands]
     try:
         deadline = time.monotonic() + timeout
         while _committed(admin, settings.app_id, inputs) < _end_offsets(consumer, inputs):
+            _check_running(settings, processes)
             if time.monotonic() > deadline:
                 raise TimeoutError("the worker did not catch up with its input in time")
-            time.sleep(0.5)
+            time.sleep(0.2)
     finally:
         consumer.close()
         admin.close()
@@ -422,7 +424,7 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
         report.add("dealflow end to end, 1 worker + projector (gates+detectors+projection)",
                    f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline)")
         for rate in options.latency_rates:
-            wait_until_idle(settings)
+            wait_until_idle(settings, processes)
             count = int(rate * options.latency_seconds)
             to_alert, to_row = latency(settings, rate, options.latency_seconds)
             report.add(f"latency produce -> alert at {rate:g} msg/s", percentiles(to_alert, count))

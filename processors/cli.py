@@ -395,9 +395,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from processors.bench import BenchOptions, run_bench
 
-    options = BenchOptions(messages=args.messages, latency_rates=tuple(args.latency_rate or (100.0, 1000.0)),
-                           latency_seconds=args.latency_seconds, backtest_messages=args.backtest_messages,
-                           state_deals=args.state_deals)
+    options = BenchOptions(messages=args.messages, latency_seconds=args.latency_seconds,
+                           backtest_messages=args.backtest_messages, state_deals=args.state_deals)
+    if args.latency_rate:
+        options.latency_rates = tuple(args.latency_rate)
     print("==> dealflow bench (progress below; the table follows)", file=sys.stderr)
     report = run_bench(_settings(args), options)
     print("| measurement | result |\n|---|---|")

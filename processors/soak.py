@@ -38,6 +38,7 @@ from processors.bench import (
     projected_offsets,
     simulated_lines,
     start_worker,
+    wait_until_idle,
 )
 from processors.config import Settings
 from processors.kafka_io import route
@@ -131,10 +132,7 @@ def run_soak(base: Settings, minutes: float, rate: float, interval: float = 30.0
             send(line)
         producer.flush()
         warmed = time.monotonic()
-        while _end_offsets(consumer, inputs) > _committed(admin, settings.app_id, inputs):
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited; see /tmp/{settings.app_id}.log")
-            time.sleep(2)
+        wait_until_idle(settings, [worker], timeout=3600)
         print(f"  warm-up: {warmup:,} messages, {len(deals):,} deals, handled in "
               f"{time.monotonic() - warmed:.0f} s", file=sys.stderr, flush=True)
         started = time.monotonic()
