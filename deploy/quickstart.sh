@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./deploy/install.sh
-dealflow stack up
-dealflow demo --seconds "${DEALFLOW_DEMO_SECONDS:-45}"
+venv="${DEALFLOW_VENV:-.venv}"
+"$venv/bin/dealflow" stack up
+"$venv/bin/dealflow" demo --seconds "${DEALFLOW_DEMO_SECONDS:-45}"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against the real services: installs what is missing, brings the
-# local stack (Kafka + PostgreSQL) up, then runs pytest. Extra arguments go to pytest.
+# Runs the whole test suite against the real services: installs what is missing (the locked
+# packages into the project's virtual environment), brings the local stack (Kafka + PostgreSQL)
+# up, then runs pytest in that environment. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./deploy/install.sh
-dealflow stack up
-python3 -m pytest -q "$@"
+venv="${DEALFLOW_VENV:-.venv}"
+"$venv/bin/dealflow" stack up
+"$venv/bin/python" -m pytest -q "$@"
