@@ -8,7 +8,12 @@ from typing import Any
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
-from schemas.activity import engagement_contacts, is_buyer_engagement, is_buyer_response, is_outbound_touch
+from processors.core.engagement_kinds import (
+    engagement_contacts,
+    is_buyer_engagement,
+    is_buyer_response,
+    is_outbound_touch,
+)
 
 Row = dict[str, Any]
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from schemas.identity_memo import IdentityMemo
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 RequiredField = Literal["owner_id", "amount", "close_date", "next_step"]
 
@@ -107,6 +105,7 @@ class Playbook(PlaybookModel):
     engagement_rules: list[EngagementRule] = Field(default_factory=list)
     detectors: Detectors = Field(default_factory=Detectors)
     learning: Learning = Field(default_factory=Learning)
+    _derived: tuple[list[Stage], _Lookups] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _check_references(self) -> "Playbook":
@@ -132,23 +131,34 @@ class Playbook(PlaybookModel):
         return self
 
     # -- lookups used by the core --------------------------------------------------------
+    def _lookups(self) -> _Lookups:
+        """Lookups over this playbook's stage list, built once per list.
+
+        A changed copy (``model_copy`` with new stages, ``with_benchmarks``) has a new list, so
+        it builds its own; the stage list itself is never changed in place.
+        """
+        derived = self._derived
+        if derived is None or derived[0] is not self.stages:
+            derived = self._derived = (self.stages, _build_lookups(self.stages))
+        return derived[1]
+
     @property
     def stage_names(self) -> list[str]:
-        return list(_lookups(self.stages).names)
+        return list(self._lookups().names)
 
     def stage(self, name: str) -> Stage | None:
-        return _lookups(self.stages).by_name.get(name)
+        return self._lookups().by_name.get(name)
 
     def index(self, name: str) -> int:
         """Position of an open stage (``-1`` for anything else)."""
-        return _lookups(self.stages).positions.get(name, -1)
+        return self._lookups().positions.get(name, -1)
 
     def has_stage(self, name: str | None) -> bool:
         """Whether ``name`` is an open stage of the playbook."""
-        return name in _lookups(self.stages).positions
+        return name in self._lookups().positions
 
     def all_criteria(self) -> set[str]:
-        return set(_lookups(self.stages).criteria)
+        return set(self._lookups().criteria)
 
     def with_benchmarks(self, days: dict[str, float]) -> "Playbook":
         """This playbook with some stages' benchmark days replaced."""
@@ -181,7 +191,3 @@ def _build_lookups(stages: list[Stage]) -> _Lookups:
         criteria=frozenset(criterion for stage in stages for criterion in stage.exit_criteria),
     )
 
-
-_lookups: IdentityMemo[list[Stage], _Lookups] = IdentityMemo(_build_lookups, 64)
-"""A playbook never changes its stage list in place; a changed playbook (``model_copy`` with new
-stages, ``with_benchmarks``) has a new list and so gets its own lookups."""

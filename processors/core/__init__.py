@@ -4,8 +4,8 @@ Imports ``schemas`` and the standard library only: no Kafka, database, metrics, 
 or randomness. ``now`` is always passed in, so live and backtest give the same answers.
 """
 
-from processors.core.alerting import next_wake
 from processors.core.decide import Decision, decide, process, tick
+from processors.core.detection.lifecycle import next_wake
 from processors.core.evolve import evolve, replay
 from processors.core.state import DealState
 

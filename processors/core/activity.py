@@ -6,8 +6,13 @@ from bisect import bisect_left
 from datetime import datetime, timedelta
 from typing import Any
 
+from processors.core.engagement_kinds import (
+    engagement_contacts,
+    is_buyer_engagement,
+    is_buyer_response,
+    is_outbound_touch,
+)
 from processors.core.state import BuyerEngagement, DealState
-from schemas.activity import engagement_contacts, is_buyer_engagement, is_buyer_response, is_outbound_touch
 
 HISTORY = timedelta(days=90)
 """Buyer engagements older than this (behind the newest) are dropped; windows must fit in it."""

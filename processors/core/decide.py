@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from processors.core import commands
-from processors.core.alerting import advance, evaluate
+from processors.core import handlers
 from processors.core.context import Context
+from processors.core.detection.lifecycle import advance, evaluate
 from processors.core.evolve import evolve
 from processors.core.state import DealState
 from schemas.alerts import Alert
@@ -38,12 +38,12 @@ class Decision:
 
 
 _HANDLERS: dict[type, Any] = {
-    DealCreate: commands.create,
-    DealUpdate: commands.update,
-    EvidenceRecord: commands.record_evidence,
-    StageChange: commands.change_stage,
-    DealDisqualify: commands.disqualify,
-    DealClose: commands.close,
+    DealCreate: handlers.create,
+    DealUpdate: handlers.update,
+    EvidenceRecord: handlers.record_evidence,
+    StageChange: handlers.change_stage,
+    DealDisqualify: handlers.disqualify,
+    DealClose: handlers.close,
 }
 
 
@@ -61,7 +61,7 @@ def decide(message: Inbound, state: DealState, playbook: Playbook, now: datetime
 def _decide(message: Inbound, state: DealState, playbook: Playbook, now: datetime) -> Decision:
     """:func:`decide` for a message the deal has not seen."""
     ctx = Context(message=message, state=state, playbook=playbook, now=now)
-    handler = _HANDLERS.get(type(message), commands.engagement)
+    handler = _HANDLERS.get(type(message), handlers.engagement)
     handler(ctx)
     return Decision(facts=ctx.facts, alerts=ctx.alerts)
 

@@ -6,8 +6,8 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
+from processors.core.engagement_kinds import is_buyer_response
 from processors.core.state import DealState
-from schemas.activity import is_buyer_response
 
 FASTER_RESPONSE_RATIO = 0.5
 MIN_RESPONSES_FOR_SPEED = 2

@@ -24,7 +24,7 @@ import pytest
 from kafka import KafkaAdminClient
 
 from processors.config import Settings, Topics
-from processors.topics import ensure_topics
+from processors.kafka.topics import ensure_topics
 from projections.migrate import apply_migrations
 from tests.helpers import unavailable
 

@@ -26,12 +26,12 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from processors.config import Settings
-from processors.kafka_io import produce
-from processors.playbook_loader import default_playbook
-from processors.simulate import SimulationSettings, simulate
-from processors.stack_common import Deadline
-from processors.stack_kafka import KafkaPaths, managed_pid, start_kafka, stop_kafka, wait_for_kafka
-from processors.stack_postgres import PgPaths, ensure_postgres, running_server, stop_postgres
+from processors.kafka.clients import produce
+from processors.playbooks.loader import default_playbook
+from processors.stack.common import Deadline
+from processors.stack.kafka_broker import KafkaPaths, managed_pid, start_kafka, stop_kafka, wait_for_kafka
+from processors.stack.postgres_server import PgPaths, ensure_postgres, running_server, stop_postgres
+from processors.tools.simulate import SimulationSettings, simulate
 from tests.helpers import unavailable
 from tests.integration.conftest import (
     REPO_ROOT,

@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from processors.backtest import load_json_lines, run_backtest
 from processors.config import Settings
-from processors.kafka_io import produce
-from processors.playbook_loader import default_playbook
-from processors.sample import sample_stream
+from processors.kafka.clients import produce
+from processors.playbooks.loader import default_playbook
+from processors.replay.backtest import load_json_lines, run_backtest
+from processors.tools.sample import sample_stream
 from tests.integration.conftest import WorkerProcess, wait_for
 
 END = datetime(2026, 4, 1, tzinfo=timezone.utc)

@@ -36,9 +36,9 @@ import pytest
 import yaml
 
 from processors.config import Settings
-from processors.kafka_io import produce
-from processors.logs import redact
-from processors.sample import sample_stream
+from processors.kafka.clients import produce
+from processors.observability.logs import redact
+from processors.tools.sample import sample_stream
 from tests.helpers import require_tool
 from tests.integration.conftest import WorkerProcess, isolated, wait_for
 
@@ -262,10 +262,10 @@ def _check_sql_text(title: str, sql: str) -> None:
 
 
 def test_operations_dashboard_covers_every_metric() -> None:
-    """Each metric of processors/metrics.py appears in at least one operations panel."""
+    """Each metric of processors/observability/metrics.py appears in at least one operations panel."""
     from prometheus_client import REGISTRY
 
-    import processors.metrics  # noqa: F401 - registers the metrics
+    import processors.observability.metrics  # noqa: F401 - registers the metrics
 
     exprs = " ".join(target["expr"] for _, target in _targets(OPERATIONS_DASHBOARD))
     names = {metric.name for metric in REGISTRY.collect() if metric.name.startswith("dealflow_")}

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from processors.config import Settings
-from processors.kafka_io import produce
+from processors.kafka.clients import produce
 from tests.integration.conftest import WorkerProcess, wait_for
 
 T0 = datetime(2026, 2, 2, 9, 0, tzinfo=timezone.utc)

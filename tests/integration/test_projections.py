@@ -20,11 +20,11 @@ import psycopg
 import pytest
 from kafka import KafkaProducer
 
-from processors.backtest import run_backtest
 from processors.config import Settings
-from processors.kafka_io import produce
-from processors.playbook_loader import default_playbook
-from processors.sample import sample_stream
+from processors.kafka.clients import produce
+from processors.playbooks.loader import default_playbook
+from processors.replay.backtest import run_backtest
+from processors.tools.sample import sample_stream
 from projections.direct import DirectProjection
 from tests.integration.conftest import (
     REPO_ROOT,

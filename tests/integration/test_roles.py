@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from processors.config import Settings
-from processors.playbook_loader import default_playbook
-from processors.stack_postgres import PgPaths, _superuser_connection, running_server
+from processors.playbooks.loader import default_playbook
+from processors.stack.postgres_server import PgPaths, _superuser_connection, running_server
 from projections.direct import DirectProjection
 from projections.migrate import MigrationPrivilegeError, apply_migrations
 from tests.helpers import unavailable

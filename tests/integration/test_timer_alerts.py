@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from processors.backtest import load_json_lines, run_backtest
 from processors.config import Settings
-from processors.kafka_io import produce
-from processors.playbook_loader import DEFAULT_PLAYBOOK_PATH, load_playbook
+from processors.kafka.clients import produce
+from processors.playbooks.loader import DEFAULT_PLAYBOOK_PATH, load_playbook
+from processors.replay.backtest import load_json_lines, run_backtest
 from tests.integration.conftest import TopicReader, WorkerProcess, isolated, wait_for
 
 DISCOVERY_DAYS = 0.00005  # 4.32 s: stalled at 6.48 s (1.5x) and 8.64 s (2x)

@@ -7,7 +7,7 @@ from itertools import count
 from typing import Any
 
 from processors.core import DealState, Decision, process, tick
-from processors.playbook_loader import default_playbook
+from processors.playbooks.loader import default_playbook
 from schemas.inbound import Inbound, parse_inbound
 from schemas.playbook import Playbook
 

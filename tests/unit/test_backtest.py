@@ -9,9 +9,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from processors.backtest import load_json_lines, run_backtest
-from processors.playbook_loader import default_playbook
-from processors.sample import sample_stream
+from processors.playbooks.loader import default_playbook
+from processors.replay.backtest import load_json_lines, run_backtest
+from processors.tools.sample import sample_stream
 
 END = datetime(2026, 3, 1, tzinfo=timezone.utc)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from processors.core.benchmarks import BenchmarkLearner
-from processors.playbook_loader import default_playbook
+from processors.playbooks.loader import default_playbook
 from schemas.facts import StageAdvanced
 from tests.unit.builders import T0, Deal, create
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from processors.deadlines import DeadlineIndex
+from processors.core.deadlines import DeadlineIndex
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

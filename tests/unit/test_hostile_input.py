@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processors.core import DealState
-from processors.handling import Origin, handle_record
-from processors.playbook_loader import default_playbook
+from processors.handling.records import Origin, handle_record
+from processors.playbooks.loader import default_playbook
 from schemas.inbound import MAX_MESSAGE_BYTES
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)

@@ -7,8 +7,8 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.core import detectors, incremental
-from processors.core.detectors import DETECTORS, Findings
+from processors.core.detection import detectors, incremental
+from processors.core.detection.detectors import DETECTORS, Findings
 from schemas.inbound import Inbound
 from tests.unit.builders import T0, Deal, at, change, create, evidence, msg, next_step
 

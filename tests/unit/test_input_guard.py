@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from processors.input_guard import GapGuard, Partition, Verdict
+from processors.runtime.input_guard import GapGuard, Partition, Verdict
 
 TP: Partition = ("dealflow.commands", 3)
 

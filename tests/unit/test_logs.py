@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from processors.logs import JsonFormatter, RedactingFormatter, logging_config, redact
+from processors.observability.logs import JsonFormatter, RedactingFormatter, logging_config, redact
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from processors.merge import CoPartitionMerge
+from processors.runtime.merge import CoPartitionMerge
 
 TOPICS = ("engagement", "commands", "ticks")
 

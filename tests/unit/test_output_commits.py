@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 from processors.core import DealState
-from processors.output_commits import Handled, OrderedCommits, coalesce
+from processors.runtime.output_commits import Handled, OrderedCommits, coalesce
 
 
 def test_records_wait_for_their_outputs_and_keep_handling_order() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.playbook_loader import DEFAULT_PLAYBOOK_PATH, PlaybookError, default_playbook, load_playbook
+from processors.playbooks.loader import DEFAULT_PLAYBOOK_PATH, PlaybookError, default_playbook, load_playbook
 from tests.unit.builders import DISCOVERY, NEGOTIATION, PROPOSAL, QUALIFICATION
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.serde import state_from_json, state_to_json, to_bytes
+from processors.handling.serde import state_from_json, state_to_json, to_bytes
 from schemas.alerts import Alert
 from tests.unit.builders import Deal, create, msg, next_step
 

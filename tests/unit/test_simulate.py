@@ -7,9 +7,9 @@ import json
 from collections import Counter
 from datetime import datetime, timezone
 
-from processors.backtest import load_json_lines, run_backtest
-from processors.playbook_loader import default_playbook
-from processors.simulate import SimulationSettings, simulate
+from processors.playbooks.loader import default_playbook
+from processors.replay.backtest import load_json_lines, run_backtest
+from processors.tools.simulate import SimulationSettings, simulate
 from schemas.inbound import parse_inbound
 
 END = datetime(2026, 9, 1, tzinfo=timezone.utc)

@@ -6,8 +6,8 @@ import logging
 
 import faust
 
-from processors.logs import logging_config
-from processors.worker import ServiceWorker
+from processors.observability.logs import logging_config
+from processors.runtime.worker import ServiceWorker
 
 
 def test_at_warn_level_no_library_debug_message_is_even_built() -> None:

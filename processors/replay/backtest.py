@@ -15,8 +15,8 @@ from typing import IO, Any
 
 from processors.core import DealState, next_wake, process, tick
 from processors.core.benchmarks import BenchmarkLearner
-from processors.deadlines import DeadlineIndex
-from processors.serde import to_bytes
+from processors.core.deadlines import DeadlineIndex
+from processors.handling.serde import to_bytes
 from schemas.alerts import Alert
 from schemas.facts import Fact
 from schemas.inbound import Inbound, InvalidMessage, parse_inbound

@@ -22,7 +22,7 @@ ALERTS = Counter(
     ["type", "severity", "status"])
 INPUT_REREAD = Counter(
     "dealflow_input_rereads_total",
-    "Times the worker sought back to re-read input records the consumer had skipped (see processors/input_guard.py).",
+    "Times the worker sought back to re-read input records the consumer had skipped (the input gap guard).",
 )
 FACTS = Counter("dealflow_facts_total", "Facts appended to the deal event log, by type.", ["type"])
 PROCESSING_LATENCY = Histogram(

@@ -10,7 +10,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from processors.config import Topics
-from processors.kafka_security import client_options
+from processors.kafka.security import client_options
 from schemas.inbound import ENGAGEMENT_TYPES
 
 

@@ -3,7 +3,7 @@
 **It commits, for each input partition, the offset the worker stored with its deal states.**
 The worker stores, in its state table after a record's deal state, the next offset of the
 record's partition; a record is stored only once its outputs are on the broker and every
-earlier record of the partition is stored (``processors/output_commits.py``). That stored
+earlier record of the partition is stored (``processors/runtime/output_commits.py``). That stored
 offset is exactly what is safe to commit for the consumer group. Faust instead commits the end
 of the first run of consecutive offsets in its list of acknowledged records, and after a seek
 it fills the offsets it skipped into that list as if acknowledged. When the input guard

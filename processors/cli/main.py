@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from processors.config import Settings
-from processors.kafka_security import KafkaSecurity, KafkaSecurityError, client_options
+from processors.kafka.security import KafkaSecurity, KafkaSecurityError, client_options
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -24,7 +24,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
-    from processors import stack
+    from processors.stack import manager as stack
 
     settings = _settings(args)
     try:
@@ -41,7 +41,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from processors.topics import ensure_topics
+    from processors.kafka.topics import ensure_topics
 
     settings = _settings(args)
     check_kafka_access(settings)
@@ -60,8 +60,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def start_projector(settings: Settings) -> tuple[threading.Thread, threading.Event]:
     """Run the projector in a background thread; set the event to stop it."""
-    from processors.instrument import ProjectorObserver
-    from processors.playbook_loader import load_playbook
+    from processors.observability.instrument import ProjectorObserver
+    from processors.playbooks.loader import load_playbook
     from projections.projector import Projector
 
     projector = Projector(settings.kafka_bootstrap, settings.database_url, settings.topics.events,
@@ -97,7 +97,7 @@ def _progress(total: int) -> Any:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    from processors.playbook_loader import load_playbook
+    from processors.playbooks.loader import load_playbook
     from projections.migrate import apply_migrations
     from projections.projector import Projector
 
@@ -176,7 +176,7 @@ def _credentials_refused(security: KafkaSecurity, exc: Exception, client_log: li
 def _serve_http(settings: Settings) -> None:
     import logging
 
-    from processors.http_server import serve
+    from processors.observability.http_server import serve
 
     try:
         server = serve(settings)
@@ -190,7 +190,7 @@ def _serve_http(settings: Settings) -> None:
 def cmd_worker(args: argparse.Namespace) -> int:
     import logging.config
 
-    from processors.logs import logging_config
+    from processors.observability.logs import logging_config
     from projections.migrate import apply_migrations
 
     settings = _settings(args)
@@ -210,7 +210,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 0
     if args.only is None:
         start_projector(settings)
-    from processors.worker import run_worker
+    from processors.runtime.worker import run_worker
 
     run_worker(settings, args.loglevel)
     return 0
@@ -228,8 +228,8 @@ def _open_in(path: str) -> IO[str]:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from processors.backtest import run_backtest
-    from processors.playbook_loader import load_playbook
+    from processors.playbooks.loader import load_playbook
+    from processors.replay.backtest import run_backtest
 
     playbook = load_playbook(_settings(args).playbook)
     alerts_out = open(args.out, "wb") if args.out else sys.stdout.buffer
@@ -253,8 +253,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from processors.kafka_io import produce
-    from processors.sample import sample_stream
+    from processors.kafka.clients import produce
+    from processors.tools.sample import sample_stream
 
     messages = sample_stream(datetime.now(timezone.utc))
     if args.out:
@@ -272,7 +272,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     from kafka import KafkaConsumer
 
-    from processors.render import render
+    from processors.cli.render import render
 
     settings = _settings(args)
     roles = {settings.topics.events: "events", settings.topics.alerts: "alerts",
@@ -303,8 +303,8 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
     from pydantic import TypeAdapter
 
     from processors.core.benchmarks import BenchmarkLearner
-    from processors.kafka_io import read_topic
-    from processors.playbook_loader import load_playbook
+    from processors.kafka.clients import read_topic
+    from processors.playbooks.loader import load_playbook
     from schemas.facts import AnyFact
 
     settings = _settings(args)
@@ -322,8 +322,8 @@ def cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from processors.playbook_loader import load_playbook
-    from processors.views import print_tables, stage_order, table, to_json
+    from processors.cli.views import print_tables, stage_order, table, to_json
+    from processors.playbooks.loader import load_playbook
     from projections.queries import pipeline
 
     settings = _settings(args)
@@ -336,7 +336,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def cmd_deal(args: argparse.Namespace) -> int:
-    from processors.views import print_tables, table, to_json
+    from processors.cli.views import print_tables, table, to_json
     from projections.queries import deal
 
     found = deal(_settings(args).database_url, args.deal_id)
@@ -354,7 +354,7 @@ def cmd_deal(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from processors.views import print_tables, table, to_json
+    from processors.cli.views import print_tables, table, to_json
     from projections.queries import review
 
     rows = review(_settings(args).database_url, args.cadence, seed=args.seed, per_stage=args.per_stage)
@@ -369,9 +369,9 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from processors.kafka_io import produce
-    from processors.playbook_loader import load_playbook
-    from processors.simulate import SimulationSettings, simulate
+    from processors.kafka.clients import produce
+    from processors.playbooks.loader import load_playbook
+    from processors.tools.simulate import SimulationSettings, simulate
 
     settings = _settings(args)
     end = args.end or datetime.now(timezone.utc)
@@ -393,7 +393,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from processors.bench import BenchOptions, run_bench
+    from processors.tools.bench import BenchOptions, run_bench
 
     options = BenchOptions(messages=args.messages, latency_seconds=args.latency_seconds,
                            backtest_messages=args.backtest_messages, state_deals=args.state_deals)
@@ -407,7 +407,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
-    from processors.soak import run_soak, summary
+    from processors.tools.soak import run_soak, summary
 
     samples = run_soak(_settings(args), args.minutes, args.rate, args.interval, args.warmup,
                        args.fixed_deals)
@@ -431,7 +431,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from processors.demo import run_demo
+    from processors.tools.demo import run_demo
 
     return run_demo(_settings(args), seconds=args.seconds)
 

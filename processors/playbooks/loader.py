@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from schemas.playbook import Playbook
 
-DEFAULT_PLAYBOOK_PATH = Path(__file__).parent / "playbooks" / "default.toml"
+DEFAULT_PLAYBOOK_PATH = Path(__file__).parent / "default.toml"
 
 
 class PlaybookError(ValueError):

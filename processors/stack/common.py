@@ -1,4 +1,4 @@
-"""Small helpers shared by the local stack manager (``processors.stack``)."""
+"""Small helpers shared by the local stack manager (``processors.stack.manager``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy"
 
 

@@ -1,6 +1,6 @@
 """Store handled records' new states once the broker has their outputs, without waiting in line.
 
-The worker's guarantee (see ``processors/worker.py``) is that a deal's new state, and the input
+The worker's guarantee (see ``processors/runtime/worker.py``) is that a deal's new state, and the input
 offset stored after it, are never durable while the facts and alerts of the message that
 produced them are not. Waiting for the broker's acknowledgement before handling the next
 record would cap the worker at one round trip per message. Instead the worker hands each

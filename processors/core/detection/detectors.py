@@ -16,9 +16,9 @@ from statistics import median
 from typing import Any
 
 from processors.core.gates import missing_fields
+from processors.core.identity_memo import IdentityMemo
 from processors.core.state import BuyerEngagement, DealState
 from schemas.base import Severity
-from schemas.identity_memo import IdentityMemo
 from schemas.playbook import Playbook
 
 DAY = timedelta(days=1)

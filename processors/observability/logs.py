@@ -48,8 +48,8 @@ def logging_config(level: str = "info") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for the chosen format (``DEALFLOW_LOG_FORMAT``: text or json)."""
     json_lines = os.environ.get("DEALFLOW_LOG_FORMAT", "text").strip().lower() == "json"
     formatter: dict[str, Any] = (
-        {"()": "processors.logs.JsonFormatter"} if json_lines
-        else {"()": "processors.logs.RedactingFormatter",
+        {"()": "processors.observability.logs.JsonFormatter"} if json_lines
+        else {"()": "processors.observability.logs.RedactingFormatter",
               "format": "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"}
     )
     return {

@@ -6,8 +6,8 @@ import time
 from datetime import datetime
 from typing import Any
 
-from processors import metrics
-from processors.handling import Outcome
+from processors.handling.records import Outcome
+from processors.observability import metrics
 from schemas.facts import CommandRejected, StageChangeFact
 from schemas.inbound import COMMAND_TYPES, ENGAGEMENT_TYPES
 from schemas.playbook import Playbook

@@ -24,7 +24,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from processors.config import Settings
-from processors.stack_common import (
+from processors.stack.common import (
     DEPLOY_DIR,
     Deadline,
     StackError,

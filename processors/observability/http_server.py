@@ -16,7 +16,7 @@ from kafka import KafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from processors.config import Settings
-from processors.kafka_security import client_options
+from processors.kafka.security import client_options
 
 Check = Callable[[], str | None]
 

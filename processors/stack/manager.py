@@ -3,7 +3,7 @@
 ``up`` brings up a single-node Kafka 4 broker (KRaft, jars resolved with Maven) and a PostgreSQL
 server (Debian's packages), creates the topics and applies the database migrations. Everything
 it starts lives under ``settings.state_dir``; a Kafka broker or database that already answers
-at the configured address is reused and never stopped. Run it as ``python -m processors.stack``.
+at the configured address is reused and never stopped. Run it as ``python -m processors.stack.manager``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from processors.config import Settings
-from processors.stack_common import Deadline, StackError, note, say
-from processors.stack_kafka import kafka_status, start_kafka, stop_kafka, wait_for_kafka
-from processors.stack_postgres import ensure_postgres, postgres_status, stop_postgres
-from processors.topics import ensure_topics
+from processors.kafka.topics import ensure_topics
+from processors.stack.common import Deadline, StackError, note, say
+from processors.stack.kafka_broker import kafka_status, start_kafka, stop_kafka, wait_for_kafka
+from processors.stack.postgres_server import ensure_postgres, postgres_status, stop_postgres
 
 __all__ = ["StackError", "down", "status", "up"]
 
@@ -115,8 +115,8 @@ def _print_summary(bootstrap: str, database_url: str, elapsed: float) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m processors.stack up|status|down``."""
-    parser = argparse.ArgumentParser(prog="python -m processors.stack", description=__doc__)
+    """``python -m processors.stack.manager up|status|down``."""
+    parser = argparse.ArgumentParser(prog="python -m processors.stack.manager", description=__doc__)
     parser.add_argument("command", choices=["up", "status", "down"])
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for services (up only)")
     args = parser.parse_args(argv)

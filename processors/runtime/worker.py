@@ -3,12 +3,12 @@
 Delivery: at-least-once with deterministic ids, effectively once per message. A message's
 outputs (facts, alerts, dead letter) are acknowledged by the broker before the deal's new
 state is written to the table, with the record's next input offset after it; the group commits
-that stored offset (``processors/input_consumer.py``), after Faust flushes the table's changelog.
+that stored offset (``processors/runtime/input_consumer.py``), after Faust flushes the table's changelog.
 So after a crash either the state records the message (and its outputs are on
 the topics) or it does not (and the replayed message yields the same outputs, with the same
 ids, again). A message already in the deal's state yields nothing. The worker does not wait
 for those acknowledgements before handling the next record: an ordered commit queue stores each
-record's state once its outputs are in (``processors/output_commits.py``), in batches that write
+record's state once its outputs are in (``processors/runtime/output_commits.py``), in batches that write
 a deal's newest state and a partition's offset once.
 
 Time: a deadline index (a heap of each deal's next due moment) is checked by a timer every
@@ -36,23 +36,23 @@ import faust
 from faust.streams import _current_event
 from faust.types import TP
 
-from processors import metrics
 from processors.config import Settings
 from processors.core import DealState, next_wake
 from processors.core.benchmarks import BenchmarkLearner
-from processors.deadlines import DeadlineIndex
-from processors.handling import Origin, Outcome, handle_record, handle_tick
-from processors.input_consumer import input_consumer
-from processors.input_guard import GapGuard, KafkaOffsetsProbe
-from processors.instrument import observe_alerts, observe_outcome
-from processors.kafka_security import KafkaSecurity
-from processors.logs import logging_config
-from processors.merge import CoPartitionMerge
-from processors.output_commits import Handled, OrderedCommits, coalesce
-from processors.playbook_loader import load_playbook
-from processors.scheduling import TimestampOrderedScheduling
-from processors.serde import state_from_json, state_to_json, to_bytes
-from processors.topics import ensure_topics
+from processors.core.deadlines import DeadlineIndex
+from processors.handling.records import Origin, Outcome, handle_record, handle_tick
+from processors.handling.serde import state_from_json, state_to_json, to_bytes
+from processors.kafka.security import KafkaSecurity
+from processors.kafka.topics import ensure_topics
+from processors.observability import metrics
+from processors.observability.instrument import observe_alerts, observe_outcome
+from processors.observability.logs import logging_config
+from processors.playbooks.loader import load_playbook
+from processors.runtime.input_consumer import input_consumer
+from processors.runtime.input_guard import GapGuard, KafkaOffsetsProbe
+from processors.runtime.merge import CoPartitionMerge
+from processors.runtime.output_commits import Handled, OrderedCommits, coalesce
+from processors.runtime.scheduling import TimestampOrderedScheduling
 from schemas.inbound import InboundKind
 
 log = logging.getLogger("dealflow.worker")
@@ -154,11 +154,11 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         producer_max_batch_size=256 * 1024,
         # Small fetches per partition keep the input partitions taking turns: with large ones a
         # backlog arrives in huge batches and one topic can go without records for a minute while
-        # the merge holds the others' records for it (processors/merge.py). A larger record still
+        # the merge holds the others' records for it (processors/runtime/merge.py). A larger record still
         # comes through (the broker returns it whole).
         consumer_max_fetch_size=int(os.environ.get("DEALFLOW_FETCH_BYTES", str(64 * 1024))),
         consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,  # held records are not waited for on a rebalance (see processors/merge.py)
+        stream_wait_empty=False,  # held records are not waited for on a rebalance (see processors/runtime/merge.py)
         datadir=str(datadir),
         ConsumerScheduler=TimestampOrderedScheduling,
         Worker=ServiceWorker,
@@ -232,7 +232,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         return stored_offset(partition) or 0
 
     inbound_topics = {topics.engagement, topics.commands, settings.deadline_topic}
-    # The group commits what the table stores, not Faust's acks (processors/input_consumer.py).
+    # The group commits what the table stores, not Faust's acks (processors/runtime/input_consumer.py).
     app.transport.Consumer = input_consumer(lambda tp: tp.topic in inbound_topics,
                                             lambda tp: stored_offset((tp.topic, tp.partition)))
 
@@ -264,7 +264,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             await app.consumer.pause_fetching([TP(*pair) for pair in to_pause])
 
     async def release(partition: int) -> None:
-        """Handle the held records of ``partition`` that may go now (see processors/merge.py)."""
+        """Handle the held records of ``partition`` that may go now (see processors/runtime/merge.py)."""
         async with handling:
             forced = merge.forced
             ready_now = merge.release(partition, lambda topic: at_end(topic, partition))

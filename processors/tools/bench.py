@@ -30,9 +30,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from processors.config import Settings, Topics
-from processors.playbook_loader import load_playbook
-from processors.simulate import SimulationSettings, simulate
-from processors.topics import ensure_topics
+from processors.kafka.topics import ensure_topics
+from processors.playbooks.loader import load_playbook
+from processors.tools.simulate import SimulationSettings, simulate
 
 LATENCY_WAIT = 30.0
 """Seconds a latency run waits after its last message for the alerts and rows still due."""
@@ -343,7 +343,7 @@ def _watch_rows(database_url: str, sent: dict[str, float], seen: dict[str, float
 
 # -- pure core --------------------------------------------------------------------------------
 def backtest_rate(lines: list[str]) -> float:
-    from processors.backtest import run_backtest
+    from processors.replay.backtest import run_backtest
 
     started = time.perf_counter()
     run_backtest(lines, load_playbook(None), io.BytesIO(), None, errors=io.StringIO())
@@ -356,9 +356,9 @@ def state_memory(deals: int) -> str:
 import time, json
 from datetime import datetime, timedelta, timezone
 from processors.core import DealState, next_wake, process
-from processors.deadlines import DeadlineIndex
-from processors.playbook_loader import load_playbook
-from processors.serde import state_to_json
+from processors.core.deadlines import DeadlineIndex
+from processors.playbooks.loader import load_playbook
+from processors.handling.serde import state_to_json
 from schemas.inbound import parse_inbound
 pb = load_playbook(None)
 t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -8,7 +8,7 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
-from processors.kafka_security import client_options
+from processors.kafka.security import client_options
 
 _TIMEOUT_MS = 30_000
 

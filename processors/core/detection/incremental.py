@@ -6,7 +6,7 @@ wake-up means). So each deal remembers, per detector, the answer, the input obje
 found from and the interval it holds for; :func:`find` re-runs a detector only when one of
 its inputs is another object (states are never changed in place, so the same object is the
 same value), the playbook changed, or the moment left that interval. The answer is the one
-:func:`processors.core.detectors.find` gives; ``tests/unit/test_incremental.py`` checks it.
+:func:`processors.core.detection.detectors.find` gives; ``tests/unit/test_incremental.py`` checks it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from itertools import compress
 from operator import attrgetter, is_not
 
-from processors.core.detectors import (
+from processors.core.detection.detectors import (
     Condition,
     Findings,
     close_date_passed,
@@ -60,7 +60,7 @@ DETECTOR_INPUTS: tuple[tuple[Detector, int, bool], ...] = (
     (fields_missing, _mask("stage", "stage_entered_at", "owner_id", "amount", "close_date", "next_step"), False),
     (velocity, _mask("buyer_engagements"), False),
 )
-"""Every detector of :data:`processors.core.detectors.DETECTORS`, in its order, with its inputs."""
+"""Every detector of :data:`processors.core.detection.detectors.DETECTORS`, in its order, with its inputs."""
 
 Answer = tuple[datetime, "datetime | None", list[Condition]]
 """One detector's answer: the moment it was found at, its next wake-up, the conditions active."""
@@ -85,7 +85,7 @@ _UNKNOWN: Answer = (datetime.max.replace(tzinfo=timezone.utc), None, [])
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
-    """:func:`processors.core.detectors.find`, re-running only the detectors that may have changed."""
+    """:func:`processors.core.detection.detectors.find`, re-running only the detectors that may have changed."""
     found = Findings()
     if state.status != "open" or not playbook.has_stage(state.stage):
         return found

@@ -15,10 +15,10 @@ from typing import Any
 import psycopg
 
 from processors.config import Settings
-from processors.kafka_io import produce
-from processors.playbook_loader import load_playbook
-from processors.sample import sample_stream
-from processors.simulate import SimulationSettings, simulate
+from processors.kafka.clients import produce
+from processors.playbooks.loader import load_playbook
+from processors.tools.sample import sample_stream
+from processors.tools.simulate import SimulationSettings, simulate
 
 
 def _tail(settings: Settings, seconds: float) -> subprocess.Popen[bytes]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from processors.core.detectors import Condition
+from processors.core.detection.detectors import Condition
+from processors.core.detection.incremental import find
 from processors.core.ids import condition_alert_id
-from processors.core.incremental import find
 from processors.core.state import DealState, OpenAlert
 from schemas.alerts import Alert
 from schemas.playbook import Playbook

@@ -22,7 +22,7 @@ from pathlib import Path
 from string import Template
 
 from processors.config import Settings
-from processors.stack_common import (
+from processors.stack.common import (
     DEPLOY_DIR,
     Deadline,
     StackError,

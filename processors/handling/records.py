@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from processors.core import DealState, Decision, process, tick
-from processors.deadletters import dead_letter
+from processors.handling.deadletters import dead_letter
 from schemas.deadletter import DeadLetter
 from schemas.inbound import InboundKind, InvalidMessage, parse_inbound
 from schemas.playbook import Playbook

@@ -30,7 +30,10 @@ from datetime import datetime, timezone
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from processors.bench import (
+from processors.config import Settings
+from processors.kafka.clients import route
+from processors.kafka.topics import ensure_topics
+from processors.tools.bench import (
     _committed,
     _end_offsets,
     bench_settings,
@@ -40,9 +43,6 @@ from processors.bench import (
     start_worker,
     wait_until_idle,
 )
-from processors.config import Settings
-from processors.kafka_io import route
-from processors.topics import ensure_topics
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Alert conditions: the detectors, their incremental evaluation and the condition-alert lifecycle."""

@@ -1,0 +1,1 @@
+"""What both clocks share around the core: one record start to finish, the serializer, dead letters."""

@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by the shells: producing and reading topics, connection security, topic creation."""

@@ -1,0 +1,1 @@
+"""Metrics, their instrumentation, logs and the HTTP endpoint (``/metrics``, ``/healthz``, ``/readyz``)."""

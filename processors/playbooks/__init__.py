@@ -1,0 +1,1 @@
+"""Playbooks: the default playbook (``default.toml``) and the loader that validates playbook files."""

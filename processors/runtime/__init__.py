@@ -1,0 +1,1 @@
+"""The live worker: the Faust app, its input consumer, cross-topic order, gap guard and ordered commits."""
