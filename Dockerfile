@@ -7,9 +7,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DEALFLOW_HOME=/var/lib/dealflow
 
 WORKDIR /app
+# The locked packages first (versions and hashes), so this layer is reused until the lock changes.
+COPY requirements.lock .
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 COPY . .
 
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --uid 10001 --user-group --create-home dealflow \
     && mkdir -p "$DEALFLOW_HOME" \
     && chown dealflow:dealflow "$DEALFLOW_HOME"
