@@ -32,6 +32,7 @@ from kafka.errors import KafkaError
 from processors.config import Settings, Topics
 from processors.kafka.topics import ensure_topics
 from processors.playbooks.loader import load_playbook
+from processors.tools.bench_state import state_memory
 from processors.tools.simulate import SimulationSettings, simulate
 
 LATENCY_WAIT = 30.0
@@ -349,59 +350,6 @@ def backtest_rate(lines: list[str]) -> float:
     run_backtest(lines, load_playbook(None), io.BytesIO(), None, errors=io.StringIO())
     return len(lines) / (time.perf_counter() - started)
 
-
-def state_memory(deals: int) -> str:
-    """Peak memory of a process holding ``deals`` open deals as the worker's table does, and the deadline round."""
-    code = f"""
-import time, json
-from datetime import datetime, timedelta, timezone
-from processors.core import DealState, next_wake, process
-from processors.core.deadlines import DeadlineIndex
-from processors.playbooks.loader import load_playbook
-from processors.handling.serde import state_to_json
-from schemas.inbound import parse_inbound
-pb = load_playbook(None)
-t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-def msg(i, type_, **f):
-    return parse_inbound(json.dumps({{"event_id": f"e{{i}}", "type": type_, "deal_id": "TEMPLATE",
-        "occurred_at": (t0 + timedelta(hours=i)).isoformat(), **f}}))
-state = DealState(deal_id="TEMPLATE")
-for m in [msg(0, "deal.create", name="Deal", owner_id="rep-001", amount=25000, close_date="2026-06-30"),
-          msg(1, "stakeholder.added", contact_id="c1", role="economic_buyer"),
-          msg(2, "email.sent", contact_id="c1"), msg(3, "email.replied", contact_id="c1"),
-          msg(4, "meeting.held", duration_minutes=45, attendees=[{{"contact_id": "c1"}}, {{"contact_id": "c2"}}]),
-          msg(5, "evidence.record", criterion="budget_confirmed", recorded_by="rep",
-              evidence={{"kind": "email", "reference": "crm/1"}})]:
-    _, state = process(m, state, pb, m.occurred_at)
-template = state_to_json(state)
-due = next_wake(state, pb)
-def high_water_kib():  # this process's own peak (getrusage's survives exec: the forking parent's would show)
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-base = high_water_kib()
-table = {{}}
-index = DeadlineIndex()
-for n in range({deals}):
-    deal_id = f"deal-{{n:08d}}"
-    table[deal_id] = template.replace("TEMPLATE", deal_id)
-    index.schedule(deal_id, due + timedelta(seconds=n))
-peak = high_water_kib()
-def round_cost(n_due):
-    started = time.perf_counter()
-    popped = index.pop_due(due + timedelta(seconds=n_due - 1))
-    cost = time.perf_counter() - started
-    for moment, deal_id in popped:
-        index.schedule(deal_id, moment + timedelta(days=365))
-    return len(popped), cost
-small, large = round_cost(10), round_cost(1000)
-print(json.dumps({{"state_bytes": len(template), "peak_mib": peak / 1024, "base_mib": base / 1024,
-                   "round_10": small, "round_1000": large}}))
-"""
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    data = json.loads(result.stdout.strip().splitlines()[-1])
-    (n10, t10), (n1000, t1000) = data["round_10"], data["round_1000"]
-    return (f"peak RSS {data['peak_mib']:,.0f} MiB for {deals:,} deals ({data['state_bytes']} B of JSON state each); "
-            f"deadline round: {n10} due in {t10 * 1000:.2f} ms, {n1000} due in {t1000 * 1000:.2f} ms")
 
 
 def run_bench(base: Settings, options: BenchOptions) -> Report:
