@@ -33,16 +33,11 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from processors.config import Settings
 from processors.kafka.clients import route
 from processors.kafka.topics import ensure_topics
-from processors.tools.bench import (
-    _committed,
-    _end_offsets,
-    bench_settings,
-    machine,
-    projected_offsets,
-    simulated_lines,
-    start_worker,
-    wait_until_idle,
-)
+from processors.tools.bench import machine, simulated_lines
+from processors.tools.bench_kafka import bench_settings
+from processors.tools.bench_kafka import committed_offsets as _committed
+from processors.tools.bench_kafka import end_offsets as _end_offsets
+from processors.tools.bench_worker import projected_offsets, start_worker, wait_until_idle
 
 
 @dataclass
