@@ -137,9 +137,11 @@ class Playbook(PlaybookModel):
         A changed copy (``model_copy`` with new stages, ``with_benchmarks``) has a new list, so
         it builds its own; the stage list itself is never changed in place.
         """
-        derived = self._derived
+        private = self.__pydantic_private__  # a slot: faster than the ``self._derived`` attribute
+        assert private is not None
+        derived: tuple[list[Stage], _Lookups] | None = private["_derived"]
         if derived is None or derived[0] is not self.stages:
-            derived = self._derived = (self.stages, _build_lookups(self.stages))
+            derived = private["_derived"] = (self.stages, _build_lookups(self.stages))
         return derived[1]
 
     @property
