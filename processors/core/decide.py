@@ -1,4 +1,6 @@
-"""The decider: ``decide(message, state, playbook, now) -> Decision`` (facts and alerts).
+"""The decider: ``process(message, state, playbook, now) -> (Decision, state)``.
+
+The :class:`Decision` holds the message's facts and alerts; the state is the deal after them.
 
 Every rule of the gates issue lives here or in :mod:`processors.core.gates`; nothing here
 does I/O. Facts take the message's event time, so live and backtest agree.
@@ -7,7 +9,7 @@ does I/O. Facts take the message's event time, so live and backtest agree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from processors.core import handlers
@@ -47,19 +49,8 @@ _HANDLERS: dict[type, Any] = {
 }
 
 
-def decide(message: Inbound, state: DealState, playbook: Playbook, now: datetime) -> Decision:
-    """Decide what ``message`` means for the deal in ``state``.
-
-    ``now`` is the processing clock (wall clock live, event time in backtest); facts carry
-    the message's own ``occurred_at``. A message already seen yields nothing.
-    """
-    if state.has_seen(message.event_id):
-        return Decision()
-    return _decide(message, state, playbook, now)
-
-
 def _decide(message: Inbound, state: DealState, playbook: Playbook, now: datetime) -> Decision:
-    """:func:`decide` for a message the deal has not seen."""
+    """What a message the deal has not seen means for it: its facts and alerts."""
     ctx = Context(message=message, state=state, playbook=playbook, now=now)
     handler = _HANDLERS.get(type(message), handlers.engagement)
     handler(ctx)
@@ -71,6 +62,9 @@ def process(
 ) -> tuple[Decision, DealState]:
     """Handle one message completely: the deal's due deadlines up to the message's event time,
     the message itself, the conditions it changed, then the deadlines up to ``now``.
+
+    ``now`` is the processing clock (wall clock live, event time in backtest); facts carry
+    the message's own ``occurred_at``. A message already seen yields nothing.
     """
     if state.has_seen(message.event_id):
         return Decision(), state
@@ -88,8 +82,3 @@ def process(
 def tick(state: DealState, playbook: Playbook, now: datetime) -> tuple[list[Alert], DealState]:
     """The clock moved to ``now``: raise and resolve what the deal's deadlines up to it changed."""
     return advance(state, playbook, now)
-
-
-def utc_date_after(moment: datetime, days: int) -> Any:
-    """The UTC calendar date ``days`` after ``moment``."""
-    return (moment.astimezone(timezone.utc) + timedelta(days=days)).date()
