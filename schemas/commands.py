@@ -4,22 +4,45 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 from schemas.base import Envelope, Evidence, NextStep
 
-Currency = Field(default="USD", pattern=r"^[A-Z]{3}$")
-Amount = Field(ge=0, max_digits=18, decimal_places=2)
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+Currency = Field(default="USD", pattern=CURRENCY_PATTERN)
 Text = Field(min_length=1, max_length=512)
+
+AMOUNT_MAX_DIGITS, AMOUNT_DECIMAL_PLACES = 18, 2
+AMOUNT_INTEGER_DIGITS = AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES
+AMOUNT_PATTERN = rf"^[0-9]{{1,{AMOUNT_INTEGER_DIGITS}}}(\.[0-9]{{1,{AMOUNT_DECIMAL_PLACES}}})?$"
+"""An amount as a string: plain digits, at most 16 before the point and 2 after, no sign or exponent."""
+
+AMOUNT_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "exclusiveMaximum": 10**AMOUNT_INTEGER_DIGITS},
+        {"type": "string", "pattern": AMOUNT_PATTERN},
+    ],
+}
+"""What the contract promises of an amount, stated here rather than left to pydantic's rendering
+of the constraints (which changes between pydantic versions); validation is the ``Field``'s."""
+
+AMOUNT_DESCRIPTION = ("Non-negative, at most 16 digits before the decimal point and at most 2 after it: "
+                      "a JSON number, or a string of plain digits such as \"12.50\".")
+
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES),
+    WithJsonSchema(AMOUNT_JSON_SCHEMA),
+]
 
 
 class DealCreate(Envelope):
     type: Literal["deal.create"]
     name: str = Text
     owner_id: str = Text
-    amount: Decimal = Amount
+    amount: Amount = Field(description=AMOUNT_DESCRIPTION)
     currency: str = Currency
     close_date: date
     stage: str | None = Field(default=None, max_length=64)
@@ -31,8 +54,8 @@ class DealUpdate(Envelope):
     type: Literal["deal.update"]
     name: str | None = Field(default=None, min_length=1, max_length=512)
     owner_id: str | None = Field(default=None, min_length=1, max_length=512)
-    amount: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    amount: Amount | None = Field(default=None, description=AMOUNT_DESCRIPTION)
+    currency: str | None = Field(default=None, pattern=CURRENCY_PATTERN)
     close_date: date | None = None
     next_step: NextStep | None = None
 
