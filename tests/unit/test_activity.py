@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from processors.core.activity import HISTORY, after_engagement
 from processors.core.state import BuyerEngagement, DealState
-from tests.unit.builders import at
+from tests.builders import at
 
 days = st.floats(0, 200, allow_nan=False).map(lambda day: round(day, 1))
 

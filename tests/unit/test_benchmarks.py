@@ -5,7 +5,7 @@ from __future__ import annotations
 from processors.core.benchmarks import BenchmarkLearner
 from processors.playbooks.loader import default_playbook
 from schemas.facts import StageAdvanced
-from tests.unit.builders import T0, Deal, create
+from tests.builders import T0, Deal, create
 
 
 def _learning_playbook():  # type: ignore[no-untyped-def]

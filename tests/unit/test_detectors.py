@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.builders import (
+from tests.builders import (
     DISCOVERY,
     T0,
     Deal,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from processors.core.detection import detectors, incremental
 from processors.core.detection.detectors import DETECTORS, Findings
 from schemas.inbound import Inbound
-from tests.unit.builders import T0, Deal, at, change, create, evidence, msg, next_step
+from tests.builders import T0, Deal, at, change, create, evidence, msg, next_step
 
 KINDS = ["create", "evidence", "change", "next_step", "sent", "replied", "meeting", "tick", "tick", "tick"]
 

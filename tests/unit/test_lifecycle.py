@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.builders import (
+from tests.builders import (
     DISCOVERY,
     NEGOTIATION,
     PROPOSAL,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from processors.playbooks.loader import DEFAULT_PLAYBOOK_PATH, PlaybookError, default_playbook, load_playbook
-from tests.unit.builders import DISCOVERY, NEGOTIATION, PROPOSAL, QUALIFICATION
+from tests.builders import DISCOVERY, NEGOTIATION, PROPOSAL, QUALIFICATION
 
 
 def test_default_playbook_follows_the_seed() -> None:

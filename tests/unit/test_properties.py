@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from processors.core import replay
 from processors.core.gates import missing_criteria
-from tests.unit.builders import DISCOVERY, NEGOTIATION, PROPOSAL, QUALIFICATION, Deal, change, create, evidence, msg
-from tests.unit.builders import next_step as next_step_msg
+from tests.builders import DISCOVERY, NEGOTIATION, PROPOSAL, QUALIFICATION, Deal, change, create, evidence, msg
+from tests.builders import next_step as next_step_msg
 
 STAGES = ["discovery", "qualification", "proposal", "negotiation", "closing", "nurture", "won"]
 CRITERIA = DISCOVERY + QUALIFICATION + PROPOSAL + NEGOTIATION + ["contract_signed", "made_up"]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from processors.handling.serde import state_from_json, state_to_json, to_bytes
 from schemas.alerts import Alert
-from tests.unit.builders import Deal, create, msg, next_step
+from tests.builders import Deal, create, msg, next_step
 
 
 def _stored_deal() -> Deal:

@@ -1,7 +1,15 @@
-"""Builders for inbound messages and a tiny harness that runs them through the core."""
+"""Message builders shared by the unit and the integration tests, and a tiny harness that runs
+messages through the core.
+
+Each builder comes in two forms: ``*_message`` gives the wire payload as a dict (what the
+integration tests produce to Kafka), and the short name gives the same message parsed and
+validated (what the unit tests feed to the core). A message happens ``day`` days after ``T0``
+unless ``at`` says exactly when.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import Any
@@ -23,29 +31,71 @@ NEGOTIATION = ["stakeholders_aligned", "contract_terms_agreed", "purchase_proces
 _ids = count(1)
 
 
+def at(day: float) -> datetime:
+    """``day`` days after T0."""
+    return T0 + timedelta(days=day)
+
+
+# -- wire payloads ---------------------------------------------------------------------------
+
+
+def message(type_: str, day: float = 0, deal_id: str = "d1", event_id: str | None = None, *,
+            when: datetime | None = None, **fields: Any) -> dict[str, Any]:
+    """The payload of a ``type_`` message ``day`` days after T0 (or at ``when``)."""
+    occurred_at = when if when is not None else at(day)
+    return {"event_id": event_id or f"m{next(_ids)}", "type": type_, "deal_id": deal_id,
+            "occurred_at": occurred_at.isoformat(), **fields}
+
+
+def create_message(day: float = 0, **fields: Any) -> dict[str, Any]:
+    base = {"name": "Acme", "owner_id": "rep1", "amount": 1000, "close_date": "2026-06-30"}
+    return message("deal.create", day, **(base | fields))
+
+
+def evidence_message(criterion: str, day: float = 0, **fields: Any) -> dict[str, Any]:
+    base = {"recorded_by": "rep1", "evidence": {"kind": "meeting_notes", "reference": f"notes/{criterion}"}}
+    return message("evidence.record", day, criterion=criterion, **(base | fields))
+
+
+def change_message(to_stage: str, day: float = 0, **fields: Any) -> dict[str, Any]:
+    return message("stage.change", day, to_stage=to_stage, **({"requested_by": "rep1"} | fields))
+
+
+def next_step_message(day: float = 0, **fields: Any) -> dict[str, Any]:
+    step = {"description": "Call", "due_date": "2026-02-01"}
+    return message("deal.update", day, **({"next_step": step} | fields))
+
+
+# -- parsed messages -------------------------------------------------------------------------
+
+
+def parsed(payload: dict[str, Any]) -> Inbound:
+    """``payload`` as the worker reads it: serialised, parsed and validated."""
+    return parse_inbound(json.dumps(payload))
+
+
 def msg(type_: str, day: float = 0, deal_id: str = "d1", event_id: str | None = None, **fields: Any) -> Inbound:
     """A validated inbound message ``day`` days after T0."""
-    data = {"event_id": event_id or f"m{next(_ids)}", "type": type_, "deal_id": deal_id,
-            "occurred_at": (T0 + timedelta(days=day)).isoformat(), **fields}
-    return parse_inbound(__import__("json").dumps(data))
+    return parsed(message(type_, day, deal_id, event_id, **fields))
 
 
 def create(day: float = 0, **fields: Any) -> Inbound:
-    base = {"name": "Acme", "owner_id": "rep1", "amount": 1000, "close_date": "2026-06-30"}
-    return msg("deal.create", day, **(base | fields))
+    return parsed(create_message(day, **fields))
 
 
 def evidence(criterion: str, day: float = 0, **fields: Any) -> Inbound:
-    return msg("evidence.record", day, criterion=criterion, recorded_by="rep1",
-               evidence={"kind": "meeting_notes", "reference": f"notes/{criterion}"}, **fields)
+    return parsed(evidence_message(criterion, day, **fields))
 
 
 def change(to_stage: str, day: float = 0, **fields: Any) -> Inbound:
-    return msg("stage.change", day, to_stage=to_stage, requested_by="rep1", **fields)
+    return parsed(change_message(to_stage, day, **fields))
 
 
-def next_step(day: float = 0) -> Inbound:
-    return msg("deal.update", day, next_step={"description": "Call", "due_date": "2026-02-01"})
+def next_step(day: float = 0, **fields: Any) -> Inbound:
+    return parsed(next_step_message(day, **fields))
+
+
+# -- the core harness ------------------------------------------------------------------------
 
 
 class Deal:
@@ -65,7 +115,7 @@ class Deal:
 
     def tick(self, day: float) -> list[Any]:
         """Move the clock to ``day`` days after T0; return the alerts that raised or resolved."""
-        alerts, self.state = tick(self.state, self.playbook, T0 + timedelta(days=day))
+        alerts, self.state = tick(self.state, self.playbook, at(day))
         self.decisions.append(Decision(alerts=alerts))
         return alerts
 
@@ -74,10 +124,6 @@ class Deal:
 
     def alerts(self) -> list[Any]:
         return [alert for decision in self.decisions for alert in decision.alerts]
-
-
-def at(day: float) -> datetime:
-    return T0 + timedelta(days=day)
 
 
 def types(decision: Decision) -> list[str]:
