@@ -1,4 +1,8 @@
-"""One configuration object, read from environment variables (``DEALFLOW_*``)."""
+"""One configuration object, read from environment variables (``DEALFLOW_*``).
+
+This module is the only reader of those variables: the rest of the code gets its values from
+a ``Settings`` (``tests/unit/test_settings.py`` checks that).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ DEFAULT_METRICS_PORT = 9464
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def _optional(name: str) -> str | None:
+    return os.environ.get(name, "").strip() or None
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,35 @@ class Topics:
 
 
 @dataclass(frozen=True)
+class KafkaSecuritySettings:
+    """Kafka connection security as configured (``DEALFLOW_KAFKA_*``), not yet validated.
+
+    ``processors.kafka.security.KafkaSecurity`` validates it when a client is built. The
+    password is never part of the repr.
+    """
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    @classmethod
+    def from_env(cls) -> "KafkaSecuritySettings":
+        return cls(
+            protocol=(_optional("DEALFLOW_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").upper(),
+            sasl_mechanism=(_optional("DEALFLOW_KAFKA_SASL_MECHANISM") or "PLAIN").upper(),
+            username=_optional("DEALFLOW_KAFKA_SASL_USERNAME"),
+            password=os.environ.get("DEALFLOW_KAFKA_SASL_PASSWORD") or None,  # as given: not stripped
+            cafile=_optional("DEALFLOW_KAFKA_SSL_CAFILE"),
+            certfile=_optional("DEALFLOW_KAFKA_SSL_CERTFILE"),
+            keyfile=_optional("DEALFLOW_KAFKA_SSL_KEYFILE"),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Runtime settings. Every field has an environment variable and a sensible default."""
 
@@ -54,6 +91,14 @@ class Settings:
     tick_seconds: float = 30.0
     state_cache_size: int = 10_000
     topics: Topics = field(default_factory=Topics)
+    log_format: str = "text"
+    projector_batch: int = 1000
+    replication_factor: int = 1
+    commit_interval: float = 2.8
+    session_timeout: float = 10.0
+    producer_linger_ms: float = 0.0
+    fetch_bytes: int = 64 * 1024
+    kafka_security: KafkaSecuritySettings = field(default_factory=KafkaSecuritySettings)
 
     @property
     def deadline_topic(self) -> str:
@@ -74,4 +119,12 @@ class Settings:
             tick_seconds=min(60.0, float(_env("DEALFLOW_TICK_SECONDS", "30"))),
             state_cache_size=int(_env("DEALFLOW_STATE_CACHE", "10000")),
             topics=Topics.from_env(),
+            log_format=_env("DEALFLOW_LOG_FORMAT", "text").lower(),
+            projector_batch=int(_env("DEALFLOW_PROJECTOR_BATCH", "1000")),
+            replication_factor=int(_env("DEALFLOW_REPLICATION_FACTOR", "1")) or 1,
+            commit_interval=float(_env("DEALFLOW_COMMIT_INTERVAL", "2.8")),
+            session_timeout=float(_env("DEALFLOW_SESSION_TIMEOUT", "10")),
+            producer_linger_ms=float(_env("DEALFLOW_PRODUCER_LINGER_MS", "0")),
+            fetch_bytes=int(_env("DEALFLOW_FETCH_BYTES", str(64 * 1024))),
+            kafka_security=KafkaSecuritySettings.from_env(),
         )

@@ -45,7 +45,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     check_kafka_access(settings)
-    created = ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
+    created = ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions,
+                            client_options(settings), settings.replication_factor)
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
     return 0
 
@@ -66,8 +67,8 @@ def start_projector(settings: Settings) -> tuple[threading.Thread, threading.Eve
 
     projector = Projector(settings.kafka_bootstrap, settings.database_url, settings.topics.events,
                           settings.topics.alerts, load_playbook(settings.playbook),
-                          batch_size=int(os.environ.get("DEALFLOW_PROJECTOR_BATCH", "1000")),
-                          observer=ProjectorObserver(), client_options=client_options())
+                          batch_size=settings.projector_batch,
+                          observer=ProjectorObserver(), client_options=client_options(settings))
     stop = threading.Event()
 
     def run_or_exit() -> None:
@@ -142,7 +143,7 @@ def check_kafka_access(settings: Settings) -> None:
     kafka_logger.addHandler(remember)
     kafka_logger.setLevel(logging.INFO)
     try:
-        security = KafkaSecurity.from_env()
+        security = KafkaSecurity.from_settings(settings.kafka_security)
         KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000,
                          bootstrap_timeout_ms=10_000, **security.client_options()).close()
     except KafkaSecurityError as exc:
@@ -194,7 +195,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from projections.migrate import apply_migrations
 
     settings = _settings(args)
-    logging.config.dictConfig(logging_config(args.loglevel))
+    logging.config.dictConfig(logging_config(args.loglevel, settings.log_format))
     check_kafka_access(settings)
     _serve_http(settings)
     if args.only in (None, "projector"):

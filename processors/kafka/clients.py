@@ -14,8 +14,14 @@ from processors.kafka.security import client_options
 from schemas.inbound import ENGAGEMENT_TYPES
 
 
-def producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client_options())
+def _options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The given security options, or those of ``Settings.from_env()``."""
+    return client_options() if options is None else options
+
+
+def producer(bootstrap: str, options: dict[str, Any] | None = None) -> KafkaProducer:
+    """A producer that waits for all in-sync replicas; ``options``: security (default: from Settings)."""
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **_options(options))
 
 
 def route(message: dict[str, Any] | str, topics: Topics) -> tuple[str, bytes | None, bytes]:
@@ -28,15 +34,16 @@ def route(message: dict[str, Any] | str, topics: Topics) -> tuple[str, bytes | N
 
 
 def produce(bootstrap: str, topics: Topics, messages: Iterable[dict[str, Any] | str], delay: float = 0.0,
-            first_timestamp_ms: int | None = None) -> int:
+            first_timestamp_ms: int | None = None, options: dict[str, Any] | None = None) -> int:
     """Send inbound messages to their topics, keyed by ``deal_id``; return how many were sent.
 
     With ``first_timestamp_ms``, the records get that timestamp and the following milliseconds
     (one each, in order) instead of the send time: the same stream produced twice is then the
-    same input, down to the order the worker merges its topics in.
+    same input, down to the order the worker merges its topics in. ``options``: the client's
+    security options (default: those of ``Settings.from_env()``).
     """
     sent = 0
-    kafka = producer(bootstrap)
+    kafka = producer(bootstrap, options)
     try:
         for message in messages:
             topic, key, value = route(message, topics)
@@ -54,11 +61,11 @@ def produce(bootstrap: str, topics: Topics, messages: Iterable[dict[str, Any] | 
 
 def read_topic(
     bootstrap: str, topic: str, *, from_beginning: bool = True, timeout: float = 5.0,
-    until: int | None = None,
+    until: int | None = None, options: dict[str, Any] | None = None,
 ) -> Iterator[tuple[bytes | None, bytes]]:
     """Yield (key, value) of a topic's records until ``timeout`` seconds pass without one
-    (or ``until`` records were read)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
+    (or ``until`` records were read); ``options``: security (default: from Settings)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **_options(options))
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         consumer.assign(partitions)

@@ -1,4 +1,6 @@
-"""Kafka connection security: TLS and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), from the environment.
+"""Kafka connection security: TLS and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), from ``Settings``.
+
+The values come from ``Settings.kafka_security`` (``processors/config.py`` reads them):
 
 | variable | meaning |
 |---|---|
@@ -11,10 +13,10 @@
 
 from __future__ import annotations
 
-import os
 import ssl
-from dataclasses import dataclass
 from typing import Any
+
+from processors.config import KafkaSecuritySettings, Settings
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -24,30 +26,13 @@ class KafkaSecurityError(ValueError):
     """A security setting that cannot work; the message never contains the password."""
 
 
-@dataclass(frozen=True)
-class KafkaSecurity:
-    protocol: str = "PLAINTEXT"
-    sasl_mechanism: str = "PLAIN"
-    username: str | None = None
-    password: str | None = None
-    cafile: str | None = None
-    certfile: str | None = None
-    keyfile: str | None = None
+class KafkaSecurity(KafkaSecuritySettings):
+    """The configured security, validated, as Kafka client options; the password is never shown."""
 
     @classmethod
-    def from_env(cls) -> "KafkaSecurity":
-        def env(name: str) -> str | None:
-            return os.environ.get(f"DEALFLOW_KAFKA_{name}", "").strip() or None
-
-        security = cls(
-            protocol=(env("SECURITY_PROTOCOL") or "PLAINTEXT").upper(),
-            sasl_mechanism=(env("SASL_MECHANISM") or "PLAIN").upper(),
-            username=env("SASL_USERNAME"),
-            password=os.environ.get("DEALFLOW_KAFKA_SASL_PASSWORD") or None,
-            cafile=env("SSL_CAFILE"),
-            certfile=env("SSL_CERTFILE"),
-            keyfile=env("SSL_KEYFILE"),
-        )
+    def from_settings(cls, settings: KafkaSecuritySettings) -> "KafkaSecurity":
+        """The validated security of ``settings`` (``KafkaSecurityError`` if it cannot work)."""
+        security = cls(**vars(settings))
         security.validate()
         return security
 
@@ -103,6 +88,6 @@ class KafkaSecurity:
         return self.protocol
 
 
-def client_options() -> dict[str, Any]:
-    """kafka-python security options from the environment."""
-    return KafkaSecurity.from_env().client_options()
+def client_options(settings: Settings | None = None) -> dict[str, Any]:
+    """kafka-python security options of ``settings`` (default: ``Settings.from_env()``)."""
+    return KafkaSecurity.from_settings((settings or Settings.from_env()).kafka_security).client_options()

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
+from processors.config import Settings
 from processors.kafka.security import client_options
 
 _TIMEOUT_MS = 30_000
 
 
-def replication_factor() -> int:
-    """``DEALFLOW_REPLICATION_FACTOR`` (default 1, right for the single local broker; use 3 in production)."""
-    return int(os.environ.get("DEALFLOW_REPLICATION_FACTOR", "1") or 1)
-
-
 def ensure_topics(bootstrap: str, topics: list[str], partitions: int,
-                  options: dict[str, Any] | None = None) -> list[str]:
+                  options: dict[str, Any] | None = None, replicas: int | None = None) -> list[str]:
     """Create the topics in ``topics`` that do not exist yet and return their names.
 
-    Topics are created with ``partitions`` partitions and ``DEALFLOW_REPLICATION_FACTOR``
-    replicas. Existing topics are left alone (their partition count is not changed), and a
-    topic created concurrently by someone else is tolerated. ``options``: the Kafka client's
-    security options (default: from the environment).
+    Topics are created with ``partitions`` partitions and ``replicas`` replicas (default:
+    ``Settings.replication_factor``, ``DEALFLOW_REPLICATION_FACTOR``). Existing topics are left
+    alone (their partition count is not changed), and a topic created concurrently by someone
+    else is tolerated. ``options``: the Kafka client's security options (default: those of
+    ``Settings.from_env()``).
     """
+    replicas = Settings.from_env().replication_factor if replicas is None else replicas
     wanted = list(dict.fromkeys(topics))  # keep order, drop duplicates
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap,
@@ -40,7 +37,7 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int,
         missing = [name for name in wanted if name not in existing]
         if not missing:
             return []
-        created = _create(admin, missing, partitions)
+        created = _create(admin, missing, partitions, replicas)
         if created:
             admin.wait_for_topics(created, timeout_ms=_TIMEOUT_MS)
         return created
@@ -48,9 +45,9 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int,
         admin.close()
 
 
-def _create(admin: KafkaAdminClient, names: list[str], partitions: int) -> list[str]:
+def _create(admin: KafkaAdminClient, names: list[str], partitions: int, replicas: int) -> list[str]:
     """Send one CreateTopics request; return the names the broker actually created."""
-    spec = {name: {"num_partitions": partitions, "replication_factor": replication_factor()} for name in names}
+    spec = {name: {"num_partitions": partitions, "replication_factor": replicas} for name in names}
     response = admin.create_topics(spec, timeout_ms=_TIMEOUT_MS, raise_errors=False)
     created: list[str] = []
     for result in response["topics"]:

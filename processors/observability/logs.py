@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from datetime import datetime, timezone
 from typing import Any
+
+from processors.config import Settings
 
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
 _KEY_VALUE_SECRET = re.compile(r"(?i)\b(password|passwd|secret|sasl_plain_password)=\S+")
@@ -44,9 +45,11 @@ class RedactingFormatter(logging.Formatter):
 _LEVELS = {"warn": "WARNING", "crit": "CRITICAL"}
 
 
-def logging_config(level: str = "info") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for the chosen format (``DEALFLOW_LOG_FORMAT``: text or json)."""
-    json_lines = os.environ.get("DEALFLOW_LOG_FORMAT", "text").strip().lower() == "json"
+def logging_config(level: str = "info", log_format: str | None = None) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for ``log_format``, text or json (default:
+    ``Settings.log_format``, ``DEALFLOW_LOG_FORMAT``)."""
+    chosen = Settings.from_env().log_format if log_format is None else log_format
+    json_lines = chosen.strip().lower() == "json"
     formatter: dict[str, Any] = (
         {"()": "processors.observability.logs.JsonFormatter"} if json_lines
         else {"()": "processors.observability.logs.RedactingFormatter",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 import time
 import weakref
@@ -138,6 +137,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
     topics = settings.topics
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
+    security = KafkaSecurity.from_settings(settings.kafka_security)
     app = faust.App(
         settings.app_id,
         broker=_brokers(settings.kafka_bootstrap),
@@ -145,25 +145,25 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         topic_partitions=settings.partitions,
         web_enabled=False,
         producer_acks=-1,
-        broker_commit_interval=float(os.environ.get("DEALFLOW_COMMIT_INTERVAL", "2.8")),
+        broker_commit_interval=settings.commit_interval,
         # How long the group waits for a worker that vanished (crashed, killed) before its
         # partitions move: a restarted worker resumes after at most this long.
-        broker_session_timeout=float(os.environ.get("DEALFLOW_SESSION_TIMEOUT", "10")),
+        broker_session_timeout=settings.session_timeout,
         # Outputs wait this long to share one produce request: fewer requests cost less per message.
-        producer_linger=float(os.environ.get("DEALFLOW_PRODUCER_LINGER_MS", "0")) / 1000,
+        producer_linger=settings.producer_linger_ms / 1000,
         producer_max_batch_size=256 * 1024,
         # Small fetches per partition keep the input partitions taking turns: with large ones a
         # backlog arrives in huge batches and one topic can go without records for a minute while
         # the merge holds the others' records for it (processors/runtime/merge.py). A larger record still
         # comes through (the broker returns it whole).
-        consumer_max_fetch_size=int(os.environ.get("DEALFLOW_FETCH_BYTES", str(64 * 1024))),
+        consumer_max_fetch_size=settings.fetch_bytes,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,  # held records are not waited for on a rebalance (see processors/runtime/merge.py)
         datadir=str(datadir),
         ConsumerScheduler=TimestampOrderedScheduling,
         Worker=ServiceWorker,
-        logging_config=logging_config(loglevel),
-        broker_credentials=KafkaSecurity.from_env().faust_credentials(),
+        logging_config=logging_config(loglevel, settings.log_format),
+        broker_credentials=security.faust_credentials(),
     )
     inbound = app.topic(topics.engagement, topics.commands, settings.deadline_topic,
                         partitions=settings.partitions, **RAW)
@@ -236,8 +236,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
     app.transport.Consumer = input_consumer(lambda tp: tp.topic in inbound_topics,
                                             lambda tp: stored_offset((tp.topic, tp.partition)))
 
-    guard = GapGuard(KafkaOffsetsProbe(settings.kafka_bootstrap, KafkaSecurity.from_env().client_options()),
-                     stored_next)
+    guard = GapGuard(KafkaOffsetsProbe(settings.kafka_bootstrap, security.client_options()), stored_next)
 
     merge: CoPartitionMerge[Any] = CoPartitionMerge((topics.engagement, topics.commands, settings.deadline_topic))
     handling = asyncio.Lock()
@@ -388,7 +387,8 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the Faust worker in the foreground until interrupted."""
-    ensure_topics(settings.kafka_bootstrap, [settings.deadline_topic], settings.partitions)
+    ensure_topics(settings.kafka_bootstrap, [settings.deadline_topic], settings.partitions,
+                  KafkaSecurity.from_settings(settings.kafka_security).client_options(), settings.replication_factor)
     app = create_app(settings, loglevel)
     sys.argv = [sys.argv[0], "worker", "--without-web", "-l", loglevel]
     app.main()
