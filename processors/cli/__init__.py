@@ -1,1 +1,2 @@
-"""The ``dealflow`` command line: the parser and commands, the manager views, the one-line renderings."""
+"""The ``dealflow`` command line: ``main`` and ``parser``, the commands by job (``ops``, ``live``,
+``reports``, ``devtools``), the manager views, the one-line renderings."""

@@ -1,0 +1,79 @@
+"""The manager's read-only commands: ``pipeline``, ``deal``, ``review`` (PostgreSQL) and ``benchmarks`` (Kafka)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from processors.cli.common import settings_of
+from processors.kafka.security import client_options
+
+
+def cmd_benchmarks(args: argparse.Namespace) -> int:
+    from pydantic import TypeAdapter
+
+    from processors.core.benchmarks import BenchmarkLearner
+    from processors.kafka.clients import read_topic
+    from processors.playbooks.loader import load_playbook
+    from schemas.facts import AnyFact
+
+    settings = settings_of(args)
+    learner = BenchmarkLearner(load_playbook(settings.playbook))
+    facts = TypeAdapter(AnyFact)
+    read = 0
+    for _, value in read_topic(settings.kafka_bootstrap, settings.topics.events, timeout=args.timeout,
+                               options=client_options(settings)):
+        read += 1
+        if b'"from_stage"' in value:
+            learner.observe(facts.validate_json(value))
+    print(f"stage benchmarks in use (from {read} facts in {settings.topics.events}):")
+    for stage, days, source in learner.describe():
+        print(f"  {stage:<16} {days:>8g} days  {source}")
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from processors.cli.views import print_tables, stage_order, table, to_json
+    from processors.playbooks.loader import load_playbook
+    from projections.queries import pipeline
+
+    settings = settings_of(args)
+    rows = stage_order(load_playbook(settings.playbook), pipeline(settings.database_url))
+    if args.json:
+        print(to_json(rows))
+    else:
+        print_tables(table("Pipeline: deals per stage", rows, ["status", "stage", "deals", "amount", "open_alerts"]))
+    return 0
+
+
+def cmd_deal(args: argparse.Namespace) -> int:
+    from processors.cli.views import print_tables, table, to_json
+    from projections.queries import deal
+
+    found = deal(settings_of(args).database_url, args.deal_id)
+    if found is None:
+        print(f"no deal {args.deal_id!r} in the projections", file=sys.stderr)
+        return 1
+    if args.json:
+        print(to_json(found))
+        return 0
+    row = found["deal"]
+    summary = [{"field": key, "value": value} for key, value in row.items()]
+    print_tables(table(f"Deal {args.deal_id}", summary), table("Timeline", found["timeline"]),
+                 table("Engagement", found["engagement"]))
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from processors.cli.views import print_tables, table, to_json
+    from projections.queries import review
+
+    rows = review(settings_of(args).database_url, args.cadence, seed=args.seed, per_stage=args.per_stage)
+    if args.json:
+        print(to_json(rows))
+        return 0
+    titles = {"weekly": "Weekly review: every late-stage deal",
+              "monthly": "Monthly review: mid-stage deals stuck longer than the stage average",
+              "quarterly": f"Quarterly audit sample (seed {args.seed}, {args.per_stage} per stage)"}
+    print_tables(table(titles[args.cadence], rows))
+    return 0
