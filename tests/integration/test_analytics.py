@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 
 from processors.config import Settings
 from projections.queries import review
-from tests.integration.conftest import isolated
+from tests.integration.support import isolated
 
 MIGRATION = Path(__file__).resolve().parents[2] / "projections" / "migrations" / "0003_analytics.sql"
 

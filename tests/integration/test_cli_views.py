@@ -11,7 +11,7 @@ from typing import Any
 
 from processors.config import Settings
 from processors.tools.sample import sample_stream
-from tests.integration.conftest import REPO_ROOT, fresh_database, settings_env
+from tests.integration.support import REPO_ROOT, fresh_database, settings_env
 
 END = datetime(2026, 6, 1, tzinfo=timezone.utc)
 

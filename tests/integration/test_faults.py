@@ -33,7 +33,7 @@ from processors.stack.kafka_broker import KafkaPaths, managed_pid, start_kafka, 
 from processors.stack.postgres_server import PgPaths, ensure_postgres, running_server, stop_postgres
 from processors.tools.simulate import SimulationSettings, simulate
 from tests.helpers import unavailable
-from tests.integration.conftest import (
+from tests.integration.support import (
     REPO_ROOT,
     WorkerProcess,
     await_progress,

@@ -23,7 +23,7 @@ import pytest
 
 from processors.config import Settings, Topics
 from tests.helpers import require_tool, unavailable
-from tests.integration.conftest import REPO_ROOT, WorkerProcess, fresh_database, settings_env, wait_for
+from tests.integration.support import REPO_ROOT, WorkerProcess, fresh_database, settings_env, wait_for
 
 ADMIN, ADMIN_SECRET = "admin", "admin-secret"
 USER, SECRET = "dealflow", "dealflow-secret"

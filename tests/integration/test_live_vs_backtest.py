@@ -14,7 +14,7 @@ from processors.kafka.clients import produce
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import load_json_lines, run_backtest
 from processors.tools.sample import sample_stream
-from tests.integration.conftest import WorkerProcess, wait_for
+from tests.integration.support import WorkerProcess, wait_for
 
 END = datetime(2026, 4, 1, tzinfo=timezone.utc)
 

@@ -40,9 +40,8 @@ from processors.kafka.clients import produce
 from processors.observability.logs import redact
 from processors.tools.sample import sample_stream
 from tests.helpers import require_tool
-from tests.integration.conftest import WorkerProcess, isolated, wait_for
+from tests.integration.support import REPO_ROOT, WorkerProcess, isolated, wait_for
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
 PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 RULES_FILE = PROMETHEUS_DIR / "rules" / "dealflow.yml"

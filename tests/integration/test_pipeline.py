@@ -11,7 +11,7 @@ import psycopg
 
 from processors.config import Settings
 from processors.kafka.clients import produce
-from tests.integration.conftest import WorkerProcess, wait_for
+from tests.integration.support import WorkerProcess, wait_for
 
 T0 = datetime(2026, 2, 2, 9, 0, tzinfo=timezone.utc)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -12,7 +11,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +21,22 @@ from kafka import KafkaProducer
 from processors.config import Settings
 from processors.kafka.clients import produce
 from processors.playbooks.loader import default_playbook
-from processors.replay.backtest import run_backtest
 from processors.tools.sample import sample_stream
 from projections.direct import DirectProjection
-from tests.integration.conftest import (
+from tests.integration.support import (
     REPO_ROOT,
+    SAMPLE_END,
     WorkerProcess,
     await_progress,
     fresh_database,
     isolated,
+    sample_backtest_outputs,
     settings_env,
     snapshot,
     wait_for,
 )
 
-END = datetime(2026, 5, 1, tzinfo=timezone.utc)
+END = SAMPLE_END
 # Sample runs projected by the log tests: 60 (about 1,700 messages) in the suite; the full form
 # of the fault tests (DEALFLOW_FAULT_MESSAGES=100000, see the README's Guarantees) scales them up.
 LOG_RUNS = max(60, int(os.environ.get("DEALFLOW_FAULT_MESSAGES", "0")) // len(sample_stream(END, "")))
@@ -96,15 +95,6 @@ def test_every_table_is_projected_from_the_live_pipeline(settings: Settings, wor
     assert change[1] == "2026-08-31" and change[0] != change[1]
 
 
-def _backtest_outputs(runs: int) -> list[tuple[str, dict[str, Any]]]:
-    lines = [m if isinstance(m, str) else json.dumps(m)
-             for r in range(runs) for m in sample_stream(END, f"-r{r}")]
-    outputs: list[tuple[str, dict[str, Any]]] = []
-    run_backtest(lines, default_playbook(), io.BytesIO(), None, as_of=END, errors=io.StringIO(),
-                 sink=lambda kind, payload: outputs.append((kind, payload)))
-    return outputs
-
-
 def _publish(settings: Settings, outputs: list[tuple[str, dict[str, Any]]]) -> None:
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20)
     for kind, payload in outputs:
@@ -122,7 +112,7 @@ def _caught_up(url: str, total: int) -> bool:
 @pytest.fixture(scope="module")
 def log_settings(base_settings: Settings) -> Iterator[tuple[Settings, int, dict[str, Any]]]:
     """Fresh topics holding a pre-computed log (facts and alerts of LOG_RUNS sample runs) and its clean projection."""
-    outputs = _backtest_outputs(LOG_RUNS)
+    outputs = sample_backtest_outputs(LOG_RUNS, END)
     with isolated(base_settings) as settings:
         _publish(settings, outputs)
         with fresh_database(base_settings) as clean_url:

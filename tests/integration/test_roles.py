@@ -19,7 +19,7 @@ from processors.stack.postgres_server import PgPaths, _superuser_connection, run
 from projections.direct import DirectProjection
 from projections.migrate import MigrationPrivilegeError, apply_migrations
 from tests.helpers import unavailable
-from tests.integration.test_projections import _backtest_outputs
+from tests.integration.support import sample_backtest_outputs
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -69,7 +69,7 @@ def roles(base_settings: Settings) -> Iterator[tuple[str, str, str]]:
 def test_the_projector_role_projects_and_the_analyst_role_only_reads(roles: tuple[str, str, str]) -> None:
     _, projector_url, analyst_url = roles
     projection = DirectProjection(projector_url, default_playbook())  # runs the (empty) migration step too
-    for kind, payload in _backtest_outputs(2):
+    for kind, payload in sample_backtest_outputs(2):
         projection.add(kind, payload)
     projection.close()
     with psycopg.connect(projector_url, autocommit=True) as conn:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from processors.config import Settings
-from tests.integration.conftest import REPO_ROOT, settings_env
+from tests.integration.support import REPO_ROOT, settings_env
 
 
 def test_a_short_soak_samples_memory_and_lag_and_summarises_them(base_settings: Settings) -> None:

@@ -16,7 +16,7 @@ from processors.config import Settings
 from processors.kafka.clients import produce
 from processors.playbooks.loader import DEFAULT_PLAYBOOK_PATH, load_playbook
 from processors.replay.backtest import load_json_lines, run_backtest
-from tests.integration.conftest import TopicReader, WorkerProcess, isolated, wait_for
+from tests.integration.support import TopicReader, WorkerProcess, isolated, wait_for
 
 DISCOVERY_DAYS = 0.00005  # 4.32 s: stalled at 6.48 s (1.5x) and 8.64 s (2x)
 INACTIVE_DAYS = 0.00004  # 3.456 s

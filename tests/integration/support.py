@@ -1,0 +1,183 @@
+"""Helpers the integration tests share: isolated settings and databases, a `dealflow worker`
+subprocess, polling, topic readers, projection snapshots and the sample stream's backtest.
+
+Plain functions and classes only; the fixtures built on them live in ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from processors.config import Settings, Topics
+from processors.kafka.topics import ensure_topics
+from processors.playbooks.loader import default_playbook
+from processors.replay.backtest import run_backtest
+from processors.tools.sample import sample_stream
+from projections.migrate import apply_migrations
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_END = datetime(2026, 5, 1, tzinfo=timezone.utc)
+
+
+def _database_url(base: str, name: str) -> str:
+    head, _, _ = base.rpartition("/")
+    return f"{head}/{name}"
+
+
+@contextmanager
+def fresh_database(base: Settings) -> Iterator[str]:
+    """A new database with the migrations applied (its URL); dropped afterwards."""
+    database = f"dealflow_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    url = _database_url(base.database_url, database)
+    try:
+        apply_migrations(url)
+        yield url
+    finally:
+        with psycopg.connect(base.database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@contextmanager
+def isolated(base: Settings, **changes: Any) -> Iterator[Settings]:
+    """Settings with fresh topics, Faust app id and database; the database is dropped afterwards."""
+    run = uuid.uuid4().hex[:8]
+    topics = Topics(**{f.name: f"t{run}.{getattr(Topics(), f.name)}" for f in dataclasses.fields(Topics)})
+    ensure_topics(base.kafka_bootstrap, topics.all(), base.partitions)
+    with fresh_database(base) as url:
+        yield dataclasses.replace(base, topics=topics, database_url=url, app_id=f"dealflow-test-{run}",
+                                  **({"metrics_port": 0} | changes))
+
+
+SNAPSHOT_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "engagement",
+                   "stage_entries", "close_date_changes", "projected_facts")
+
+
+def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every projection table's rows, sorted (offsets and their timestamps excluded)."""
+    with psycopg.connect(database_url) as conn:
+        return {table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+                for table in SNAPSHOT_TABLES}
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a `dealflow` process use ``settings``."""
+    env = os.environ.copy()
+    env.update({
+        "DEALFLOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "DEALFLOW_DATABASE_URL": settings.database_url,
+        "DEALFLOW_APP_ID": settings.app_id,
+        "DEALFLOW_PARTITIONS": str(settings.partitions),
+        "DEALFLOW_TICK_SECONDS": str(settings.tick_seconds),
+        "DEALFLOW_METRICS_PORT": str(settings.metrics_port),
+        **{f"DEALFLOW_TOPIC_{f.name.upper()}": getattr(settings.topics, f.name)
+           for f in dataclasses.fields(Topics)},
+    })
+    if settings.playbook:
+        env["DEALFLOW_PLAYBOOK"] = settings.playbook
+    return env
+
+
+class WorkerProcess:
+    """A `dealflow worker` subprocess; its output goes to a log file shown on failure."""
+
+    def __init__(self, settings: Settings, log_path: Path, *args: str,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "processors.cli", "worker", *args],
+            cwd=REPO_ROOT, env=settings_env(settings) | (extra_env or {}), stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.alive():
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+def await_progress(process: WorkerProcess, progressed: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Return as soon as ``progressed()``, polled every few milliseconds, so a crash test's kill
+    lands mid-stream even when the process gets far in wait_for's half second."""
+    deadline = time.monotonic() + timeout
+    while not progressed():
+        if not process.alive() or time.monotonic() > deadline:
+            pytest.fail(f"no progress before the kill:\n{process.output()}")
+        time.sleep(0.005)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 90.0, what: str = "condition",
+             worker: WorkerProcess | None = None) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with context after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        if worker is not None and not worker.alive():
+            pytest.fail(f"worker exited while waiting for {what}:\n{worker.output()}")
+        time.sleep(0.5)
+    context = f"\nworker log:\n{worker.output()}" if worker else ""
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{context}")
+
+
+class TopicReader:
+    """Reads a topic from the beginning and keeps every decoded JSON payload."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        partitions = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
+        self.consumer.assign(partitions)
+        self.consumer.seek_to_beginning(*partitions)
+        self.records: list[dict[str, Any]] = []
+
+    def poll(self) -> list[dict[str, Any]]:
+        for batch in self.consumer.poll(timeout_ms=200).values():
+            self.records += [json.loads(record.value) for record in batch]
+        return self.records
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+
+
+def sample_backtest_outputs(runs: int, end: datetime = SAMPLE_END) -> list[tuple[str, dict[str, Any]]]:
+    """Facts and alerts (``(kind, payload)``) of ``runs`` copies of the sample stream, backtested up to ``end``."""
+    lines = [m if isinstance(m, str) else json.dumps(m)
+             for r in range(runs) for m in sample_stream(end, f"-r{r}")]
+    outputs: list[tuple[str, dict[str, Any]]] = []
+    run_backtest(lines, default_playbook(), io.BytesIO(), None, as_of=end, errors=io.StringIO(),
+                 sink=lambda kind, payload: outputs.append((kind, payload)))
+    return outputs
