@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from processors.config import Settings, Topics
+from tests.builders import create_message
 from tests.helpers import require_tool, unavailable
 from tests.integration.support import REPO_ROOT, WorkerProcess, fresh_database, settings_env, wait_for
 
@@ -142,9 +143,7 @@ def test_worker_processes_with_the_right_plain_credentials(sasl_broker: str, bas
 
             options: dict[str, Any] = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
                                        "sasl_plain_username": USER, "sasl_plain_password": SECRET}
-            message = {"event_id": "sasl-1", "type": "deal.create", "deal_id": "sasl-deal",
-                       "occurred_at": "2026-03-01T10:00:00Z", "name": "S", "owner_id": "o", "amount": 1,
-                       "close_date": "2026-06-01"}
+            message = create_message(deal_id="sasl-deal", event_id="sasl-1")
             producer = KafkaProducer(bootstrap_servers=sasl_broker, **options)
             producer.send(settings.topics.commands, key=b"sasl-deal", value=json.dumps(message).encode())
             producer.flush()

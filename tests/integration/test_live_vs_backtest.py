@@ -14,6 +14,7 @@ from processors.kafka.clients import produce
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import load_json_lines, run_backtest
 from processors.tools.sample import sample_stream
+from tests.builders import DISCOVERY, change_message, create_message, evidence_message, next_step_message
 from tests.integration.support import WorkerProcess, wait_for
 
 END = datetime(2026, 4, 1, tzinfo=timezone.utc)
@@ -57,14 +58,8 @@ def test_deal_state_survives_a_worker_restart(settings: Settings, worker: Worker
     """Evidence recorded before a restart still counts after it (state comes back from the changelog)."""
     deal_id = f"restart-{uuid.uuid4().hex[:6]}"
 
-    def message(type_: str, day: int, **fields: Any) -> dict[str, Any]:
-        return {"event_id": f"{deal_id}-{type_}-{day}-{fields.get('criterion', '')}", "type": type_,
-                "deal_id": deal_id, "occurred_at": f"2026-03-{day:02d}T10:00:00+00:00", **fields}
-
-    before = [message("deal.create", 1, name="R", owner_id="o", amount=5, close_date="2026-06-01")]
-    before += [message("evidence.record", 2, criterion=c, recorded_by="o", evidence={"kind": "email", "reference": c})
-               for c in ["budget_confirmed", "decision_maker_identified", "pain_documented", "timeline_committed"]]
-    before.append(message("deal.update", 3, next_step={"description": "x", "due_date": "2026-03-20"}))
+    before = [create_message(1, deal_id=deal_id), *(evidence_message(c, 2, deal_id=deal_id) for c in DISCOVERY),
+              next_step_message(3, deal_id=deal_id)]
     produce(settings.kafka_bootstrap, settings.topics, before)
     events = read_topic("events")
     wait_for(lambda: [f for f in events.poll() if f["deal_id"] == deal_id and f["type"] == "deal.updated"],
@@ -74,7 +69,7 @@ def test_deal_state_survives_a_worker_restart(settings: Settings, worker: Worker
     replacement = WorkerProcess(settings, Path(worker.log_path.parent) / "after-restart.log")
     try:
         produce(settings.kafka_bootstrap, settings.topics,
-                [message("stage.change", 4, to_stage="qualification", requested_by="o")])
+                [change_message("qualification", 4, deal_id=deal_id)])
         advanced = wait_for(lambda: [f for f in events.poll() if f["deal_id"] == deal_id
                                      and f["type"] in ("stage.advanced", "command.rejected")],
                             what="the stage change after the restart", worker=replacement)

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 
 from processors.config import Settings
 from processors.kafka.clients import produce
+from tests.builders import DISCOVERY, T0, change_message, create_message, evidence_message, next_step_message
 from tests.integration.support import WorkerProcess, wait_for
-
-T0 = datetime(2026, 2, 2, 9, 0, tzinfo=timezone.utc)
-
-
-def _message(type_: str, deal_id: str, day: float = 0, **fields: Any) -> dict[str, Any]:
-    return {"event_id": f"{deal_id}-{uuid.uuid4().hex[:8]}", "type": type_, "deal_id": deal_id,
-            "occurred_at": (T0 + timedelta(days=day)).isoformat(), **fields}
-
-
-def _create(deal_id: str, **fields: Any) -> dict[str, Any]:
-    return _message("deal.create", deal_id, name=f"Deal {deal_id}", owner_id="rep-1", amount=2500,
-                    close_date="2026-05-31", **fields)
 
 
 def _row(settings: Settings, deal_id: str) -> dict[str, Any] | None:
@@ -37,21 +25,21 @@ def _row(settings: Settings, deal_id: str) -> dict[str, Any] | None:
 
 def test_deal_create_reaches_the_deals_table(settings: Settings, worker: WorkerProcess) -> None:
     deal_id = f"flow-{uuid.uuid4().hex[:6]}"
-    produce(settings.kafka_bootstrap, settings.topics, [_create(deal_id)])
+    created = create_message(deal_id=deal_id, owner_id="rep-1", amount=2500, close_date="2026-05-31")
+    produce(settings.kafka_bootstrap, settings.topics, [created])
     row = wait_for(lambda: _row(settings, deal_id), what=f"deals row {deal_id}", worker=worker)
     assert row["stage"] == "discovery" and row["status"] == "open"
     assert row["owner_id"] == "rep-1" and float(row["amount"]) == 2500.0
     assert row["stage_entered_at"] == T0 and row["close_date"].isoformat() == "2026-05-31"
-    assert row["missing_criteria"] == ["budget_confirmed", "decision_maker_identified", "pain_documented",
-                                       "timeline_committed"]
+    assert row["missing_criteria"] == DISCOVERY
 
 
 def test_bad_input_is_dead_lettered_and_processing_goes_on(settings: Settings, worker: WorkerProcess,
                                                             read_topic: Any) -> None:
     deal_id = f"dl-{uuid.uuid4().hex[:6]}"
     broken = '{"event_id": "x", "type": "deal.create"'
-    invalid = _create(f"{deal_id}-neg") | {"amount": -10}
-    produce(settings.kafka_bootstrap, settings.topics, [broken, invalid, _create(deal_id)])
+    invalid = create_message(deal_id=f"{deal_id}-neg", amount=-10)
+    produce(settings.kafka_bootstrap, settings.topics, [broken, invalid, create_message(deal_id=deal_id)])
     wait_for(lambda: _row(settings, deal_id), what="the valid deal after the bad ones", worker=worker)
     letters = read_topic("deadletter")
 
@@ -73,13 +61,12 @@ def test_bad_input_is_dead_lettered_and_processing_goes_on(settings: Settings, w
 def test_gates_refuse_and_accept_on_the_live_topics(settings: Settings, worker: WorkerProcess,
                                                      read_topic: Any) -> None:
     deal_id = f"gate-{uuid.uuid4().hex[:6]}"
-    criteria = ["budget_confirmed", "decision_maker_identified", "pain_documented", "timeline_committed"]
-    refused = _message("stage.change", deal_id, 1, to_stage="qualification", requested_by="rep-1")
-    evidence = [_message("evidence.record", deal_id, 2, criterion=c, recorded_by="rep-1",
-                         evidence={"kind": "email", "reference": f"mail/{c}"}) for c in criteria]
-    step = _message("deal.update", deal_id, 2, next_step={"description": "Demo", "due_date": "2026-02-10"})
-    accepted = _message("stage.change", deal_id, 3, to_stage="qualification", requested_by="rep-1")
-    produce(settings.kafka_bootstrap, settings.topics, [_create(deal_id), refused, *evidence, step, accepted])
+    refused = change_message("qualification", 1, deal_id=deal_id)
+    evidence = [evidence_message(c, 2, deal_id=deal_id) for c in DISCOVERY]
+    step = next_step_message(2, deal_id=deal_id)
+    accepted = change_message("qualification", 3, deal_id=deal_id)
+    messages = [create_message(deal_id=deal_id), refused, *evidence, step, accepted]
+    produce(settings.kafka_bootstrap, settings.topics, messages)
 
     events, alerts = read_topic("events"), read_topic("alerts")
     advanced = wait_for(lambda: [f for f in events.poll() if f["deal_id"] == deal_id
@@ -87,7 +74,7 @@ def test_gates_refuse_and_accept_on_the_live_topics(settings: Settings, worker: 
     facts = [f for f in events.poll() if f["deal_id"] == deal_id]
     [rejection] = [f for f in facts if f["type"] == "command.rejected"]
     assert rejection["caused_by"] == refused["event_id"] and rejection["reason"] == "exit_criteria_unmet"
-    assert rejection["missing_criteria"] == criteria
+    assert rejection["missing_criteria"] == DISCOVERY
     assert advanced[0]["caused_by"] == accepted["event_id"] and advanced[0]["days_in_from_stage"] == 3.0
     gate = wait_for(lambda: [a for a in alerts.poll() if a["deal_id"] == deal_id and a["type"] == "gate.rejected"],
                     what="gate.rejected alert", worker=worker)
@@ -101,4 +88,4 @@ def test_gates_refuse_and_accept_on_the_live_topics(settings: Settings, worker: 
         rejected = conn.execute("SELECT reason, missing_criteria FROM gate_rejections WHERE deal_id = %s",
                                 (deal_id,)).fetchall()
     assert kinds == [("advance", "discovery", "qualification")]
-    assert rejected == [("exit_criteria_unmet", criteria)]
+    assert rejected == [("exit_criteria_unmet", DISCOVERY)]

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from processors.kafka.clients import produce
 from processors.playbooks.loader import default_playbook
 from processors.tools.sample import sample_stream
 from projections.direct import DirectProjection
+from tests.builders import PROPOSAL, message
 from tests.integration.support import (
     REPO_ROOT,
     SAMPLE_END,
@@ -40,8 +42,6 @@ END = SAMPLE_END
 # Sample runs projected by the log tests: 60 (about 1,700 messages) in the suite; the full form
 # of the fault tests (DEALFLOW_FAULT_MESSAGES=100000, see the README's Guarantees) scales them up.
 LOG_RUNS = max(60, int(os.environ.get("DEALFLOW_FAULT_MESSAGES", "0")) // len(sample_stream(END, "")))
-PROPOSAL = ["proposal_reviewed_with_decision_maker", "pricing_feedback_received", "scope_agreed",
-            "legal_review_started"]
 
 
 def _rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -51,8 +51,8 @@ def _rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 def test_every_table_is_projected_from_the_live_pipeline(settings: Settings, worker: WorkerProcess) -> None:
     run = f"-{uuid.uuid4().hex[:6]}"
-    slip = {"event_id": f"slip{run}", "type": "deal.update", "deal_id": f"globex{run}",
-            "occurred_at": "2026-04-30T12:00:00Z", "close_date": "2026-08-31"}
+    slip = message("deal.update", deal_id=f"globex{run}", event_id=f"slip{run}", when=END - timedelta(hours=12),
+                   close_date="2026-08-31")
     produce(settings.kafka_bootstrap, settings.topics, [*sample_stream(END, run), slip], delay=0.02)
     url = settings.database_url
     wait_for(lambda: _rows(url, "SELECT 1 FROM close_date_changes WHERE deal_id = %s", f"globex{run}"),

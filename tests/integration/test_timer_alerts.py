@@ -16,6 +16,7 @@ from processors.config import Settings
 from processors.kafka.clients import produce
 from processors.playbooks.loader import DEFAULT_PLAYBOOK_PATH, load_playbook
 from processors.replay.backtest import load_json_lines, run_backtest
+from tests.builders import create_message
 from tests.integration.support import TopicReader, WorkerProcess, isolated, wait_for
 
 DISCOVERY_DAYS = 0.00005  # 4.32 s: stalled at 6.48 s (1.5x) and 8.64 s (2x)
@@ -46,8 +47,8 @@ def fast_worker(base_settings: Settings, fast_playbook: Path,
 
 
 def _create(deal_id: str, at: datetime) -> dict[str, Any]:
-    return {"event_id": f"{deal_id}-create", "type": "deal.create", "deal_id": deal_id, "occurred_at": at.isoformat(),
-            "name": "Timer", "owner_id": "rep", "amount": 10, "close_date": "2027-12-31"}
+    """A deal created at ``at`` whose close date stays ahead, so only the timer's alerts can fire."""
+    return create_message(deal_id=deal_id, when=at, close_date="2027-12-31")
 
 
 def test_time_based_alerts_fire_from_the_timer_and_match_the_backtest(

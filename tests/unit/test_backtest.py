@@ -12,6 +12,7 @@ from pathlib import Path
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import load_json_lines, run_backtest
 from processors.tools.sample import sample_stream
+from tests.builders import create_message, message
 
 END = datetime(2026, 3, 1, tzinfo=timezone.utc)
 
@@ -36,13 +37,9 @@ def test_sample_stream_backtest_tells_the_story() -> None:
 
 
 def test_input_is_ordered_by_event_time_with_ties_in_file_order() -> None:
-    def line(event_id: str, at: str, **fields: object) -> str:
-        return json.dumps({"event_id": event_id, "deal_id": "d", "occurred_at": at, **fields})
-
-    create = line("c", "2026-01-01T00:00:00Z", type="deal.create", name="D", owner_id="o", amount=1,
-                  close_date="2026-06-01")
-    first = line("b", "2026-01-02T00:00:00Z", type="email.sent", contact_id="x")
-    tie = line("a", "2026-01-02T00:00:00Z", type="email.opened", contact_id="x")
+    create = _line(create_message(deal_id="d", event_id="c", when=_jan(1)))
+    first = _line(message("email.sent", deal_id="d", event_id="b", when=_jan(2), contact_id="x"))
+    tie = _line(message("email.opened", deal_id="d", event_id="a", when=_jan(2), contact_id="x"))
     _, facts, _ = _run([first, tie, create])  # the create comes last in the file, first in time
     assert [f["caused_by"] for f in facts] == ["c", "b", "a"]
     times = [f["occurred_at"] for f in _run(_lines())[1]]
@@ -62,17 +59,21 @@ def test_backtest_command_line(tmp_path: Path) -> None:
     assert all(f["type"] for f in load_json_lines((tmp_path / "ev.jsonl").read_bytes()))
 
 
-def _line(deal: str, event_id: str, at: str, **fields: object) -> str:
-    return json.dumps({"event_id": event_id, "deal_id": deal, "occurred_at": at, **fields})
+def _jan(day: int) -> datetime:
+    return datetime(2026, 1, day, tzinfo=timezone.utc)
 
 
-def _create(deal: str, at: str) -> str:
-    return _line(deal, f"{deal}-c", at, type="deal.create", name=deal, owner_id="o", amount=1, close_date="2026-12-31")
+def _line(payload: dict[str, object]) -> str:
+    return json.dumps(payload)
+
+
+def _create(deal: str, at: datetime) -> str:
+    return _line(create_message(deal_id=deal, event_id=f"{deal}-c", when=at))
 
 
 def test_deadlines_between_messages_fire_at_their_own_moments_in_time_order() -> None:
-    lines = [_create("a", "2026-01-01T00:00:00Z"), _create("b", "2026-01-03T00:00:00Z"),
-             _line("a", "a-late", "2026-01-20T00:00:00Z", type="email.opened", contact_id="x")]
+    lines = [_create("a", _jan(1)), _create("b", _jan(3)),
+             _line(message("email.opened", deal_id="a", event_id="a-late", when=_jan(20), contact_id="x"))]
     alerts, _, _ = _run(lines)
     raised = [(a["deal_id"], a["type"], a["raised_at"]) for a in alerts if a["status"] == "raised"]
     assert raised[:3] == [("a", "deal.inactive", "2026-01-08T00:00:00Z"),
@@ -83,7 +84,7 @@ def test_deadlines_between_messages_fire_at_their_own_moments_in_time_order() ->
 
 
 def test_as_of_fires_the_deadlines_after_the_last_message_and_never_moves_back() -> None:
-    lines = [_create("a", "2026-01-01T00:00:00Z")]
+    lines = [_create("a", _jan(1))]
     none_yet = io.BytesIO()
     run_backtest(lines, default_playbook(), none_yet, None, as_of=datetime(2025, 1, 1, tzinfo=timezone.utc),
                  errors=io.StringIO())
