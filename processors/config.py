@@ -23,6 +23,27 @@ def _optional(name: str) -> str | None:
     return os.environ.get(name, "").strip() or None
 
 
+class SettingsError(ValueError):
+    """A ``DEALFLOW_*`` variable whose value cannot be used; the message names it."""
+
+
+def _number(name: str, default: str, kind: type[int] | type[float]) -> int | float:
+    text = _env(name, default)
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{name} must be {noun}, got {text!r}") from None
+
+
+def _int(name: str, default: str) -> int:
+    return int(_number(name, default, int))
+
+
+def _float(name: str, default: str) -> float:
+    return float(_number(name, default, float))
+
+
 @dataclass(frozen=True)
 class Topics:
     """Topic names of the wire contract (each overridable by ``DEALFLOW_TOPIC_<NAME>``)."""
@@ -111,20 +132,20 @@ class Settings:
             kafka_bootstrap=_env("DEALFLOW_KAFKA_BOOTSTRAP", "localhost:9092"),
             database_url=_env("DEALFLOW_DATABASE_URL", DEFAULT_DATABASE_URL),
             playbook=os.environ.get("DEALFLOW_PLAYBOOK") or None,
-            metrics_port=int(_env("DEALFLOW_METRICS_PORT", str(DEFAULT_METRICS_PORT))),
+            metrics_port=_int("DEALFLOW_METRICS_PORT", str(DEFAULT_METRICS_PORT)),
             metrics_host=_env("DEALFLOW_METRICS_HOST", "127.0.0.1"),
-            partitions=int(_env("DEALFLOW_PARTITIONS", "6")),
+            partitions=_int("DEALFLOW_PARTITIONS", "6"),
             state_dir=Path(_env("DEALFLOW_HOME", ".dealflow")).resolve(),
             app_id=_env("DEALFLOW_APP_ID", "dealflow"),
-            tick_seconds=min(60.0, float(_env("DEALFLOW_TICK_SECONDS", "30"))),
-            state_cache_size=int(_env("DEALFLOW_STATE_CACHE", "10000")),
+            tick_seconds=min(60.0, _float("DEALFLOW_TICK_SECONDS", "30")),
+            state_cache_size=_int("DEALFLOW_STATE_CACHE", "10000"),
             topics=Topics.from_env(),
             log_format=_env("DEALFLOW_LOG_FORMAT", "text").lower(),
-            projector_batch=int(_env("DEALFLOW_PROJECTOR_BATCH", "1000")),
-            replication_factor=int(_env("DEALFLOW_REPLICATION_FACTOR", "1")) or 1,
-            commit_interval=float(_env("DEALFLOW_COMMIT_INTERVAL", "2.8")),
-            session_timeout=float(_env("DEALFLOW_SESSION_TIMEOUT", "10")),
-            producer_linger_ms=float(_env("DEALFLOW_PRODUCER_LINGER_MS", "0")),
-            fetch_bytes=int(_env("DEALFLOW_FETCH_BYTES", str(64 * 1024))),
+            projector_batch=_int("DEALFLOW_PROJECTOR_BATCH", "1000"),
+            replication_factor=_int("DEALFLOW_REPLICATION_FACTOR", "1") or 1,
+            commit_interval=_float("DEALFLOW_COMMIT_INTERVAL", "2.8"),
+            session_timeout=_float("DEALFLOW_SESSION_TIMEOUT", "10"),
+            producer_linger_ms=_float("DEALFLOW_PRODUCER_LINGER_MS", "0"),
+            fetch_bytes=_int("DEALFLOW_FETCH_BYTES", str(64 * 1024)),
             kafka_security=KafkaSecuritySettings.from_env(),
         )

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from processors.config import KafkaSecuritySettings, Settings, Topics
+from processors.cli.main import main
+from processors.config import KafkaSecuritySettings, Settings, SettingsError, Topics
 from processors.kafka.security import KafkaSecurity, KafkaSecurityError
 from processors.observability.logs import logging_config
 
@@ -102,6 +103,21 @@ def test_special_cases_keep_their_old_meaning(monkeypatch: pytest.MonkeyPatch) -
     assert settings.tick_seconds == 60.0  # at most a minute
     assert settings.replication_factor == 1  # 0 meant the default
     assert settings.kafka_bootstrap == "localhost:9092"  # blank is unset
+
+
+@pytest.mark.parametrize("name, value", [("DEALFLOW_PARTITIONS", "six"), ("DEALFLOW_TICK_SECONDS", "30s"),
+                                         ("DEALFLOW_METRICS_PORT", "9464.5")])
+def test_a_bad_number_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=f"{name} must be a .*number, got '{value}'"):
+        Settings.from_env()
+
+
+def test_the_command_line_reports_a_bad_variable_without_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DEALFLOW_PARTITIONS", "six")
+    assert main(["topics"]) == 2
+    assert "DEALFLOW_PARTITIONS must be a whole number, got 'six'" in capsys.readouterr().err
 
 
 def test_the_password_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
