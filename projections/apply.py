@@ -1,8 +1,14 @@
-"""Turning one fact or alert (as decoded JSON) into rows. Every write is idempotent."""
+"""Turning one fact or alert (as decoded JSON) into rows, one statement at a time. Every write is idempotent.
+
+This is the projection's definition, fact by fact. The projector writes whole batches
+set-based (:mod:`projections.batch_write`), and tests hold those rows equal to
+:func:`apply_one_by_one` over the same records.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Cursor
@@ -17,7 +23,16 @@ from processors.core.engagement_kinds import (
 
 Row = dict[str, Any]
 
-_STAGE_KINDS = {
+
+@dataclass
+class BatchResult:
+    """What applying one batch did: records seen, facts applied (new ones), alerts upserted."""
+
+    records: int = 0
+    facts_applied: int = 0
+    alerts_applied: int = 0
+
+STAGE_KINDS = {
     "stage.advanced": "advance",
     "stage.regressed": "regress",
     "deal.nurtured": "nurture",
@@ -25,8 +40,8 @@ _STAGE_KINDS = {
     "deal.won": "won",
     "deal.lost": "lost",
 }
-_TERMINAL = {"deal.disqualified": "disqualified", "deal.won": "won", "deal.lost": "lost"}
-_DEAL_COLUMNS = {
+TERMINAL = {"deal.disqualified": "disqualified", "deal.won": "won", "deal.lost": "lost"}
+DEAL_COLUMNS = {
     "name": "name",
     "owner_id": "owner_id",
     "amount": "amount",
@@ -69,8 +84,8 @@ def _updated(cur: Cursor[Any], fact: Row) -> None:
         if field == "next_step":
             sets += ["next_step_description = %(nsd)s", "next_step_due = %(nsdue)s"]
             params |= {"nsd": new["description"], "nsdue": new["due_date"]}
-        elif field in _DEAL_COLUMNS:
-            sets.append(f"{_DEAL_COLUMNS[field]} = %({field})s")
+        elif field in DEAL_COLUMNS:
+            sets.append(f"{DEAL_COLUMNS[field]} = %({field})s")
             params[field] = new
     if sets:
         cur.execute(f"UPDATE deals SET {', '.join(sets)} WHERE deal_id = %(deal_id)s", params)
@@ -83,12 +98,12 @@ def _stage_changed(cur: Cursor[Any], fact: Row) -> None:
            VALUES (%(event_id)s, %(deal_id)s, %(from_stage)s, %(to_stage)s, %(kind)s, %(reason)s,
                %(occurred_at)s, %(days_in_from_stage)s)
            ON CONFLICT (event_id) DO NOTHING""",
-        fact | {"kind": _STAGE_KINDS[fact["type"]], "reason": fact.get("reason")},
+        fact | {"kind": STAGE_KINDS[fact["type"]], "reason": fact.get("reason")},
     )
-    if fact["type"] in _TERMINAL:
-        cur.execute("UPDATE deals SET status = %s WHERE deal_id = %s", (_TERMINAL[fact["type"]], fact["deal_id"]))
+    if fact["type"] in TERMINAL:
+        cur.execute("UPDATE deals SET status = %s WHERE deal_id = %s", (TERMINAL[fact["type"]], fact["deal_id"]))
         return
-    _entered(cur, fact, fact["to_stage"], _STAGE_KINDS[fact["type"]])
+    _entered(cur, fact, fact["to_stage"], STAGE_KINDS[fact["type"]])
     cur.execute(
         "UPDATE deals SET stage = %s, stage_entered_at = %s WHERE deal_id = %s",
         (fact["to_stage"], fact["occurred_at"], fact["deal_id"]),
@@ -157,7 +172,7 @@ _APPLY: dict[str, Callable[[Cursor[Any], Row], None]] = {
     "evidence.invalidated": _invalidated,
     "engagement.recorded": _engagement,
     "command.rejected": _rejected,
-    **{name: _stage_changed for name in _STAGE_KINDS},
+    **{name: _stage_changed for name in STAGE_KINDS},
 }
 
 
@@ -205,20 +220,44 @@ def apply_alert(cur: Cursor[Any], alert: Row) -> None:
     )
 
 
+def apply_one_by_one(cur: Cursor[Any], payloads: Iterable[tuple[str, Row]]) -> BatchResult:
+    """Apply ("fact" | "alert", payload) pairs in order, statement by statement (pipelined); refresh criteria.
+
+    Facts applied before (same ``event_id``) are skipped. The reference the batch writer is
+    tested against.
+    """
+    items = list(payloads)
+    fresh = {id(fact) for fact in new_facts(cur, [p for kind, p in items if kind == "fact"])}
+    result = BatchResult(records=len(items))
+    touched: set[str] = set()
+    with cur.connection.pipeline():
+        for kind, payload in items:
+            if kind == "alert":
+                apply_alert(cur, payload)
+                result.alerts_applied += 1
+            elif id(payload) in fresh:
+                apply_fact(cur, payload)
+                result.facts_applied += 1
+                touched.add(payload["deal_id"])
+    refresh_criteria(cur, sorted(touched))
+    return result
+
+
+def criteria_of(deal: str, satisfied: bool) -> str:
+    """SQL for the exit criteria of a deal's current stage (``deal``: an alias with ``deal_id`` and
+    ``stage``) that valid evidence backs (``satisfied``) or not, in playbook order."""
+    backed = "EXISTS" if satisfied else "NOT EXISTS"
+    return f"""COALESCE((SELECT array_agg(sc.criterion ORDER BY sc.position)
+                   FROM stage_criteria sc WHERE sc.stage = {deal}.stage AND {backed} (
+                       SELECT 1 FROM evidence e WHERE e.deal_id = {deal}.deal_id
+                       AND e.criterion = sc.criterion AND e.valid)), '{{}}')"""
+
+
+REFRESH_CRITERIA = f"""UPDATE deals d SET satisfied_criteria = {criteria_of("d", True)},
+    missing_criteria = {criteria_of("d", False)} WHERE d.deal_id = ANY(%s)"""
+
+
 def refresh_criteria(cur: Cursor[Any], deal_ids: list[str]) -> None:
     """Recompute the satisfied and missing exit criteria of the deals' current stages."""
-    if not deal_ids:
-        return
-    cur.execute(
-        """UPDATE deals d SET
-               satisfied_criteria = COALESCE((SELECT array_agg(sc.criterion ORDER BY sc.position)
-                   FROM stage_criteria sc WHERE sc.stage = d.stage AND EXISTS (
-                       SELECT 1 FROM evidence e WHERE e.deal_id = d.deal_id
-                       AND e.criterion = sc.criterion AND e.valid)), '{}'),
-               missing_criteria = COALESCE((SELECT array_agg(sc.criterion ORDER BY sc.position)
-                   FROM stage_criteria sc WHERE sc.stage = d.stage AND NOT EXISTS (
-                       SELECT 1 FROM evidence e WHERE e.deal_id = d.deal_id
-                       AND e.criterion = sc.criterion AND e.valid)), '{}')
-           WHERE d.deal_id = ANY(%s)""",
-        (deal_ids,),
-    )
+    if deal_ids:
+        cur.execute(REFRESH_CRITERIA, (deal_ids,))

@@ -14,14 +14,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from projections.apply import apply_alert, apply_fact, new_facts, refresh_criteria
+from projections.apply import BatchResult
+from projections.batch_write import apply_batch
 from schemas.playbook import Playbook
 
 log = logging.getLogger("dealflow.projector")
@@ -31,13 +31,6 @@ LOCK_KEY = 748_221_904
 
 PROJECTION_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "projected_facts",
                      "engagement", "stage_entries", "close_date_changes")
-
-
-@dataclass
-class BatchResult:
-    records: int = 0
-    facts_applied: int = 0
-    alerts_applied: int = 0
 
 
 class OffsetMismatch(Exception):
@@ -61,26 +54,13 @@ def sync_stage_criteria(conn: psycopg.Connection[Any], playbook: Playbook) -> No
 
 
 def apply_payloads(cur: psycopg.Cursor[Any], payloads: Iterable[tuple[str, dict[str, Any]]]) -> BatchResult:
-    """Apply ("fact" | "alert", payload) pairs in order; refresh the criteria of touched deals.
+    """Apply ("fact" | "alert", payload) pairs as one batch; refresh the criteria of touched deals.
 
-    Facts applied before (same ``event_id``) are skipped; the statements then go to the server
-    in pipeline mode, without a round trip each.
+    Facts applied before (same ``event_id``) are skipped. The batch is written set-based, a
+    ``COPY`` or a statement per table (:func:`projections.batch_write.apply_batch`), with the rows
+    that applying the pairs one by one, in order, would give.
     """
-    items = list(payloads)
-    fresh = {id(fact) for fact in new_facts(cur, [p for kind, p in items if kind == "fact"])}
-    result = BatchResult(records=len(items))
-    touched: set[str] = set()
-    with cur.connection.pipeline():
-        for kind, payload in items:
-            if kind == "alert":
-                apply_alert(cur, payload)
-                result.alerts_applied += 1
-            elif id(payload) in fresh:
-                apply_fact(cur, payload)
-                result.facts_applied += 1
-                touched.add(payload["deal_id"])
-    refresh_criteria(cur, sorted(touched))
-    return result
+    return apply_batch(cur, payloads)
 
 
 class Projector:

@@ -1,0 +1,154 @@
+"""Writing one batch of facts and alerts set-based: a statement or a ``COPY`` per table, not per fact.
+
+A batch goes like this, in the caller's transaction (under the projector's advisory lock, so
+nothing else writes meanwhile and what it reads stays current):
+
+1. the facts not applied before (first occurrence of each ``event_id`` not in ``projected_facts``)
+   are looked up and copied into ``projected_facts``;
+2. the stored columns of the deals they name are read, and the batch is folded in order into the
+   rows it writes (:mod:`projections.batch_rows`);
+3. invalidations reach the evidence stored before the batch;
+4. the rows of the insert-only tables are copied straight in (one ``COPY`` per table, in a
+   savepoint); if one of them is there already the savepoint is rolled back and they go in one by
+   one with ``ON CONFLICT DO NOTHING`` instead;
+5. new alerts are copied straight into ``alerts``;
+6. one pipelined burst of set-based statements, each row set an array parameter per column: the
+   batch's own evidence that a later invalidation reaches is marked invalid, the stored alerts
+   are resolved, the stored deals updated and the new ones inserted (the greatest of their
+   activity moments, the exit criteria of their stage).
+
+The rows equal what :func:`projections.apply.apply_one_by_one` writes fact by fact (tested), and
+applying a batch again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import Cursor
+from psycopg.pq import TransactionStatus
+
+from projections.apply import BatchResult
+from projections.batch_rows import DEAL_STATE, BatchRows, Row, fold_batch
+from projections.batch_sql import (
+    ALERT_COLUMNS,
+    DEALS,
+    INSERT_DEALS,
+    INSERT_ONLY,
+    INVALIDATE_LATE,
+    INVALIDATE_STORED,
+    INVALIDATIONS,
+    KNOWN_ALERTS,
+    KNOWN_FACTS,
+    LATE_INVALIDATIONS,
+    MOMENTS,
+    RESOLUTIONS,
+    RESOLVE_ALERTS,
+    UPDATE_DEALS,
+    insert_if_new,
+)
+
+STORED_DEALS = f"SELECT deal_id, {', '.join(DEAL_STATE)} FROM deals WHERE deal_id = ANY(%s)"
+
+
+def copy_rows(cur: Cursor[Any], table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+    """``COPY table (columns) FROM STDIN`` with ``rows`` (nothing when there are none)."""
+    rows = list(rows)
+    if not rows:
+        return
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def claim_new_facts(cur: Cursor[Any], facts: list[Row]) -> list[Row]:
+    """The facts of a batch not applied before (first occurrence of each ``event_id``), recorded as applied."""
+    first: dict[Any, Row] = {}
+    for fact in facts:
+        first.setdefault(fact["event_id"], fact)
+    if not first:
+        return []
+    known = {row[0] for row in cur.execute(KNOWN_FACTS, (list(first),)).fetchall()}
+    fresh = [fact for event_id, fact in first.items() if event_id not in known]
+    copy_rows(cur, "projected_facts", "event_id, deal_id, type, occurred_at",
+              ((f["event_id"], f["deal_id"], f["type"], f["occurred_at"]) for f in fresh))
+    return fresh
+
+
+def stored_deals(cur: Cursor[Any], deal_ids: list[str]) -> dict[str, Row]:
+    """The stored columns (``DEAL_STATE``) of the deals that exist among ``deal_ids``."""
+    if not deal_ids:
+        return {}
+    rows = cur.execute(STORED_DEALS, (deal_ids,)).fetchall()
+    return {row[0]: dict(zip(DEAL_STATE, row[1:], strict=True)) for row in rows}
+
+
+def _insert_only(cur: Cursor[Any], rows: BatchRows) -> None:
+    tables = [(table, columns, getattr(rows, table)) for table, columns in INSERT_ONLY.items()]
+    try:
+        with cur.connection.transaction():  # a savepoint
+            for table, columns, table_rows in tables:
+                copy_rows(cur, table, columns, table_rows)
+    except psycopg.errors.UniqueViolation:  # a row without its projected_facts entry: keep the stored one
+        with cur.connection.pipeline():
+            for table, _, table_rows in tables:
+                if table_rows:
+                    cur.executemany(insert_if_new(table), table_rows)
+
+
+def _deal_rows(deals: dict[str, Row]) -> list[tuple[Any, ...]]:
+    rows = []
+    for deal_id, deal in deals.items():
+        amount = deal["amount"]
+        as_float = isinstance(amount, float)
+        rows.append((deal_id, deal["name"], deal["owner_id"], amount if as_float else None,
+                     None if as_float else amount, *(deal[name] for name in DEAL_STATE[3:])))
+    return rows
+
+
+def _deals(cur: Cursor[Any], statement: str, deals: dict[str, Row], moments: set[tuple[str, Any, bool]]) -> None:
+    if deals:
+        cur.execute(statement, DEALS.params(_deal_rows(deals))
+                    + MOMENTS.params([moment for moment in moments if moment[0] in deals]))
+
+
+def write_rows(cur: Cursor[Any], rows: BatchRows, stored: set[str]) -> None:
+    """Write the folded rows (steps 3 to 6 of the module's description); ``stored``: the deals stored before."""
+    alerts = [tuple(alert[name] for name in ALERT_COLUMNS.split(", ")) for alert in rows.alerts.values()]
+    known = {row[0] for row in cur.execute(KNOWN_ALERTS, (list(rows.alerts),)).fetchall()} if alerts else set()
+    if rows.invalidations:
+        cur.execute(INVALIDATE_STORED, INVALIDATIONS.params(rows.invalidations))
+    _insert_only(cur, rows)
+    copy_rows(cur, "alerts", ALERT_COLUMNS, (alert for alert in alerts if alert[0] not in known))
+    with cur.connection.pipeline():
+        if rows.late_invalidations:
+            cur.execute(INVALIDATE_LATE, LATE_INVALIDATIONS.params(rows.late_invalidations))
+        if known:
+            cur.execute(RESOLVE_ALERTS, RESOLUTIONS.params([(a["alert_id"], a["status"], a["resolved_at"])
+                                                            for a in rows.alerts.values() if a["alert_id"] in known]))
+        _deals(cur, UPDATE_DEALS, {key: deal for key, deal in rows.deals.items() if key in stored}, rows.moments)
+        _deals(cur, INSERT_DEALS, {key: deal for key, deal in rows.deals.items() if key not in stored}, rows.moments)
+
+
+def apply_batch(cur: Cursor[Any], payloads: Iterable[tuple[str, Row]]) -> BatchResult:
+    """Apply ("fact" | "alert", payload) pairs as one set-based batch, criteria of touched deals included.
+
+    Facts applied before (same ``event_id``) are skipped; the result equals applying the pairs
+    one by one, in order. Runs in the caller's transaction (or its own, on an autocommit
+    connection outside one, so a batch is never half written).
+    """
+    items = list(payloads)
+    conn = cur.connection
+    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        with conn.transaction():
+            return apply_batch(cur, items)
+    fresh = claim_new_facts(cur, [payload for kind, payload in items if kind == "fact"])
+    fresh_ids = {id(fact) for fact in fresh}
+    deals = stored_deals(cur, sorted({fact["deal_id"] for fact in fresh}))
+    stored = set(deals)
+    write_rows(cur, fold_batch(items, fresh_ids, deals), stored)
+    return BatchResult(records=len(items),
+                       facts_applied=sum(1 for kind, p in items if kind != "alert" and id(p) in fresh_ids),
+                       alerts_applied=sum(1 for kind, _ in items if kind == "alert"))
