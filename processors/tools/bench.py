@@ -3,11 +3,13 @@
 Prints one table: the baseline (a bare aiokafka consumer reading the same pre-produced
 messages), Dealflow's end-to-end throughput with one worker and the projector as separate
 processes, as deployed (gates, detectors and projections on), and its ratio to the baseline,
-latency percentiles at a fixed offered load, the pure core's backtest throughput, and the
+latency percentiles at a fixed offered load, the projector alone (its batch writer putting the
+same messages' facts and alerts into PostgreSQL), the pure core's backtest throughput, and the
 memory of 1,000,000 open deals in state with the cost of one deadline round. Needs the local
 stack (`dealflow stack up`); everything it creates is its own.
 This module runs them and keeps the table; the measurements live in ``bench_kafka`` (input
-and baseline), ``bench_worker`` (end to end), ``bench_latency`` and ``bench_state``.
+and baseline), ``bench_worker`` (end to end), ``bench_latency``, ``bench_projector`` and
+``bench_state``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from processors.kafka.topics import ensure_topics
 from processors.playbooks.loader import load_playbook
 from processors.tools.bench_kafka import baseline_rate, bench_settings, produce_lines
 from processors.tools.bench_latency import latency, percentiles
+from processors.tools.bench_projector import backtest_outputs, projector_rate
 from processors.tools.bench_state import state_memory
 from processors.tools.bench_worker import end_to_end, start_deployment, wait_until_idle
 from processors.tools.simulate import SimulationSettings, simulate
@@ -125,6 +128,10 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
                 process.wait(30)
         with psycopg.connect(base.database_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_url.rpartition("/")[2]}" WITH (FORCE)')
+    outputs = backtest_outputs(lines)
+    report.add(f"projector alone, {len(outputs):,} facts and alerts into PostgreSQL",
+               f"{projector_rate(base, outputs, base.projector_batch):,.0f} facts/s "
+               f"(facts and alerts, writes only, batches of {base.projector_batch:,})")
     big = simulated_lines(options.backtest_messages, end, seed=11)
     report.add(f"backtest, pure core ({len(big):,} msgs)", f"{backtest_rate(big):,.0f} msg/s")
     report.add(f"worker state, {options.state_deals:,} open deals", state_memory(options.state_deals))
