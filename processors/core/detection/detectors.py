@@ -16,7 +16,6 @@ from statistics import median
 from typing import Any
 
 from processors.core.gates import missing_fields
-from processors.core.identity_memo import IdentityMemo
 from processors.core.state import BuyerEngagement, DealState
 from schemas.base import Severity
 from schemas.playbook import Playbook
@@ -200,7 +199,8 @@ def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: F
     if playbook.index(state.stage or "") < playbook.index(d.single_threaded_from_stage):
         return
     window = _days(d.single_threaded_window_days)
-    if not _single_threaded_now(state.buyer_engagements, window, d.single_threaded_min_engagements, at, found):
+    if not _single_threaded_now(state.buyer_engagements, state.buyer_engagement_times(), window,
+                                d.single_threaded_min_engagements, at, found):
         return
     engagements = [e for e in state.buyer_engagements if e.contacts]
     times = [e.at for e in engagements]
@@ -222,14 +222,13 @@ def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: F
                                       contact, {"contact_id": contact, "window_days": d.single_threaded_window_days}))
 
 
-def _single_threaded_now(engagements: list[BuyerEngagement], window: timedelta, needed: int, at: datetime,
-                         found: Findings) -> bool:
+def _single_threaded_now(engagements: list[BuyerEngagement], times: list[datetime], window: timedelta,
+                         needed: int, at: datetime, found: Findings) -> bool:
     """Whether single-threading holds at ``at``, with the wake-ups of the full walk when it does not.
 
     The cheap common case of :func:`single_threaded`: it looks only at the window before ``at``
     and at the first engagements after its two edges, not at the whole history.
     """
-    times = engagement_times(engagements)
     end, start = bisect_right(times, at), bisect_right(times, at - window)
     for first, offset in ((end, timedelta(0)), (start, window)):
         for i in range(first, len(engagements)):
@@ -245,19 +244,6 @@ def _single_threaded_now(engagements: list[BuyerEngagement], window: timedelta, 
                 return False
         count += bool(engagements[i].contacts)
     return count >= needed
-
-
-_engagement_times: IdentityMemo[list[BuyerEngagement], list[datetime]] = IdentityMemo(
-    lambda engagements: [e.at for e in engagements], 4096)
-
-
-def engagement_times(engagements: list[BuyerEngagement]) -> list[datetime]:
-    """The times of a deal's buyer engagements (sorted, as they are).
-
-    Remembered per list for the latest few thousand lists: the windowed detectors and the
-    evaluations at a deal's wake-ups share them (states are never changed in place).
-    """
-    return _engagement_times(engagements)
 
 
 def _one_contact(engagements: list[BuyerEngagement]) -> bool:
@@ -319,7 +305,7 @@ def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings
     d = playbook.detectors
     recent_span, baseline_span = _days(d.velocity_recent_days), _days(d.velocity_baseline_days)
     offsets = (timedelta(0), recent_span, recent_span + baseline_span)
-    times = engagement_times(state.buyer_engagements)
+    times = state.buyer_engagement_times()
 
     def rates(x: datetime) -> tuple[int, float, float]:
         # The windows (x - recent - baseline, x - recent] and (x - recent, x], from three positions.
