@@ -170,9 +170,10 @@ class DealState(BaseModel):
         copied = DealState.__new__(DealState)
         _set(copied, "__dict__", {**self.__dict__, **update})
         _set(copied, "__pydantic_extra__", None)
-        _set(copied, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
+        _set(copied, "__pydantic_fields_set__", _EVERY_FIELD)  # every field has its value (none is unset)
         _set(copied, "__pydantic_private__", None)
         return copied
 
 
 _set = object.__setattr__
+_EVERY_FIELD: set[str] = set(DealState.model_fields)

@@ -16,6 +16,7 @@ from statistics import median
 from typing import Any
 
 from processors.core.gates import missing_fields
+from processors.core.playbook_view import PlaybookView, view_of
 from processors.core.state import BuyerEngagement, DealState
 from schemas.base import Severity
 from schemas.playbook import Playbook
@@ -131,23 +132,25 @@ def _wake_after(found: Findings, times: list[datetime], offsets: Iterable[timede
 
 # -- time in stage ([V2], [V3], [G6]) ----------------------------------------------------
 def stalled(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    stage = playbook.stage(state.stage or "")
+    view = view_of(playbook)
+    stage = view.stages.get(state.stage or "")
     entered = state.stage_entered_at
     if stage is None or entered is None:
         return
     d = playbook.detectors
     bench = stage.benchmark_days
     severity: Severity
-    for severity, ratio in (("warning", d.stall_warning_ratio), ("critical", d.stall_critical_ratio)):
-        since = entered + _days(ratio * bench)
+    for severity, ratio, after in (("warning", d.stall_warning_ratio, stage.stall_warning),
+                                   ("critical", d.stall_critical_ratio, stage.stall_critical)):
+        since = entered + after
         if found.reached(at, since):
             found.active.append(Condition(
                 "deal.stalled", severity, since, f"{stage.name}@{entered.isoformat()}",
                 {"days_in_stage": round(ratio * bench, 4), "benchmark_days": bench, "ratio": ratio,
                  "rule": "time_in_stage"}, rule="time_in_stage"))
     responded = state.last_buyer_response_at is not None and state.last_buyer_response_at >= entered
-    if stage.name in d.no_response_stages and not responded:
-        since = entered + _days(d.no_response_days)
+    if stage.no_response and not responded:
+        since = entered + view.no_response
         if found.reached(at, since):
             found.active.append(Condition(
                 "deal.stalled", "warning", since, f"{stage.name}@{entered.isoformat()}",
@@ -161,11 +164,11 @@ def inactive(state: DealState, playbook: Playbook, at: datetime, found: Findings
     last = state.last_activity_at
     if last is None:
         return
-    days = playbook.detectors.inactive_days
-    since = last + _days(days)
+    since = last + view_of(playbook).inactive
     if found.reached(at, since):
         found.active.append(Condition("deal.inactive", "warning", since, last.isoformat(),
-                                      {"last_activity_at": _iso(last), "days_inactive": days}))
+                                      {"last_activity_at": _iso(last),
+                                       "days_inactive": playbook.detectors.inactive_days}))
 
 
 def ghosting_threshold_days(state: DealState, playbook: Playbook) -> float:
@@ -182,7 +185,7 @@ def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings
     if len(touches) < needed:
         return
     threshold = ghosting_threshold_days(state, playbook)
-    stage = playbook.stage(state.stage or "")
+    stage = view_of(playbook).stages.get(state.stage or "")
     severity: Severity = "critical" if stage is not None and stage.late else "warning"
     since = max(touches[0] + _days(threshold), touches[needed - 1])
     if found.reached(at, since):
@@ -195,10 +198,11 @@ def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings
 
 # -- stakeholders ([B2], [M1]) -----------------------------------------------------------
 def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    d = playbook.detectors
-    if playbook.index(state.stage or "") < playbook.index(d.single_threaded_from_stage):
+    d, view = playbook.detectors, view_of(playbook)
+    stage = view.stages.get(state.stage or "")
+    if stage is None or not stage.single_threaded:
         return
-    window = _days(d.single_threaded_window_days)
+    window = view.single_threaded_window
     if not _single_threaded_now(state.buyer_engagements, state.buyer_engagement_times(), window,
                                 d.single_threaded_min_engagements, at, found):
         return
@@ -253,16 +257,17 @@ def _one_contact(engagements: list[BuyerEngagement]) -> bool:
 
 
 def economic_buyer_silent(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    stage = playbook.stage(state.stage or "")
+    view = view_of(playbook)
+    stage = view.stages.get(state.stage or "")
     if stage is None or not stage.late:
         return
-    late_entries = [state.stage_first_entered[s.name] for s in playbook.stages
-                    if s.late and s.name in state.stage_first_entered]
+    first_entered = state.stage_first_entered
+    late_entries = [first_entered[name] for name in view.late_stages if name in first_entered]
     if not late_entries:
         return
     anchor = max([min(late_entries), *([state.last_economic_buyer_at] if state.last_economic_buyer_at else [])])
     days = playbook.detectors.economic_buyer_silent_days
-    since = anchor + _days(days)
+    since = anchor + view.economic_buyer_silent
     if found.reached(at, since):
         found.active.append(Condition("deal.economic_buyer_silent", "warning", since, anchor.isoformat(),
                                       {"last_economic_buyer_engagement_at": _iso(state.last_economic_buyer_at),
@@ -302,31 +307,40 @@ def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Fi
 
 # -- velocity --------------------------------------------------------------------------------
 def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    d = playbook.detectors
-    recent_span, baseline_span = _days(d.velocity_recent_days), _days(d.velocity_baseline_days)
-    offsets = (timedelta(0), recent_span, recent_span + baseline_span)
+    view = view_of(playbook)
+    offsets = view.velocity_offsets
     times = state.buyer_engagement_times()
-
-    def rates(x: datetime) -> tuple[int, float, float]:
-        # The windows (x - recent - baseline, x - recent] and (x - recent, x], from three positions.
-        now, recent_start = bisect_right(times, x), bisect_right(times, x - recent_span)
-        baseline_start = bisect_right(times, x - offsets[2])
-        recent, baseline = now - recent_start, recent_start - baseline_start
-        return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
+    _wake_after(found, times, offsets, at)
+    if not _velocity_dropped(times, view, at):
+        return
 
     def active_at(x: datetime) -> bool:
-        baseline, recent_rate, baseline_rate = rates(x)
-        return baseline >= d.velocity_min_baseline and recent_rate < d.velocity_drop_ratio * baseline_rate
+        return _velocity_dropped(times, view, x)
 
-    _wake_after(found, times, offsets, at)
-    if not active_at(at):
-        return
     since = _since_walk(active_at, _shifted_descending(times, offsets, at), at)
     if since is not None:
-        _, recent_rate, baseline_rate = rates(since)
+        _, recent_rate, baseline_rate = _rates(times, view, since)
         found.active.append(Condition("velocity.dropped", "warning", since, "velocity",
                                       {"recent_per_week": round(recent_rate, 3),
                                        "baseline_per_week": round(baseline_rate, 3)}))
+
+
+def _rates(times: list[datetime], view: PlaybookView, x: datetime) -> tuple[int, float, float]:
+    """Engagements in the baseline window, and the recent and baseline rates per week, at ``x``.
+
+    The windows (x - recent - baseline, x - recent] and (x - recent, x], from three positions.
+    """
+    d = view.playbook.detectors
+    now, recent_start = bisect_right(times, x), bisect_right(times, x - view.velocity_recent)
+    baseline_start = bisect_right(times, x - view.velocity_offsets[2])
+    recent, baseline = now - recent_start, recent_start - baseline_start
+    return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
+
+
+def _velocity_dropped(times: list[datetime], view: PlaybookView, x: datetime) -> bool:
+    d = view.playbook.detectors
+    baseline, recent_rate, baseline_rate = _rates(times, view, x)
+    return baseline >= d.velocity_min_baseline and recent_rate < d.velocity_drop_ratio * baseline_rate
 
 
 DETECTORS: tuple[Callable[[DealState, Playbook, datetime, Findings], None], ...] = (
@@ -341,7 +355,7 @@ def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
     Deals in the parking stage or in a terminal status have none.
     """
     found = Findings()
-    if state.status != "open" or not playbook.has_stage(state.stage):
+    if state.status != "open" or (state.stage or "") not in view_of(playbook).stages:
         return found
     for detector in DETECTORS:
         detector(state, playbook, at, found)

@@ -30,6 +30,7 @@ from processors.core.detection.detectors import (
     stalled,
     velocity,
 )
+from processors.core.playbook_view import view_of
 from processors.core.state import ALL_DIRTY, FIELD_BITS, DealState
 from schemas.playbook import Playbook
 
@@ -90,7 +91,7 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
 
     ``None`` for deals that have no conditions: in the parking stage or not open.
     """
-    if state.status != "open" or not playbook.has_stage(state.stage):
+    if state.status != "open" or (state.stage or "") not in view_of(playbook).stages:
         return None
     previous: Answers | None = state.answers
     dirty = state.dirty
