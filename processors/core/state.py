@@ -160,11 +160,12 @@ class DealState(BaseModel):
         shared, so states must never be mutated in place. Changed detector inputs are marked in
         ``dirty``; new buyer engagements without their times drop the remembered times.
         """
-        bits = 0
-        for name in update:
-            bits |= FIELD_BITS.get(name, 0)
-        if bits:
-            update = {**update, "dirty": self.dirty | bits}
+        changed = FIELD_BITS.keys() & update.keys()
+        if changed:
+            bits = self.dirty
+            for name in changed:
+                bits |= FIELD_BITS[name]
+            update = {**update, "dirty": bits}
             if "buyer_engagements" in update and "engagement_times" not in update:
                 update["engagement_times"] = None
         copied = DealState.__new__(DealState)

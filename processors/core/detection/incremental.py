@@ -86,6 +86,18 @@ _UNKNOWN: Answer = (datetime.max.replace(tzinfo=timezone.utc), None, [])
 _NONE_KNOWN = (_UNKNOWN,) * len(DETECTOR_INPUTS)
 
 
+def _readers(dirty: int) -> tuple[int, ...]:
+    """The positions of the detectors that read a field marked in ``dirty``."""
+    readers = _READERS.get(dirty)
+    if readers is None:
+        readers = _READERS[dirty] = tuple(i for i, (_, reads, _) in enumerate(DETECTOR_INPUTS) if dirty & reads)
+    return readers
+
+
+_READERS: dict[int, tuple[int, ...]] = {}
+_VARYING = tuple(i for i, (_, _, varies) in enumerate(DETECTOR_INPUTS) if varies)
+
+
 def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | None:
     """The detectors' answers at ``at``: ``state.answers`` itself when they all still hold.
 
@@ -94,32 +106,26 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
     if state.status != "open" or (state.stage or "") not in view_of(playbook).stages:
         return None
     previous: Answers | None = state.answers
-    dirty = state.dirty
     if previous is None or previous.playbook is not playbook:
-        each, dirty = _NONE_KNOWN, ALL_DIRTY
-    elif not dirty and previous.hold_at(at):
-        return previous
-    else:
-        each = previous.each
-    answers: list[Answer] = []
-    active: list[Condition] = []
-    wake: datetime | None = None
-    varies_active = False
-    for (detector, reads, varies), answer in zip(DETECTOR_INPUTS, each, strict=True):
-        found, until, conditions = answer
-        if dirty & reads or found > at or (until is not None and at >= until) or (varies and conditions):
-            own = Findings()
-            detector(state, playbook, at, own)
-            answer = (at, own.next_wake, own.active)
-            until, conditions = own.next_wake, own.active
-        answers.append(answer)
-        if conditions:
-            active += conditions
-            varies_active = varies_active or varies
-        if until is not None and (wake is None or until < wake):
-            wake = until
+        each, rerun = list(_NONE_KNOWN), _readers(ALL_DIRTY)
+    elif previous.hold_at(at):
+        if not state.dirty:
+            return previous
+        each, rerun = list(previous.each), _readers(state.dirty)
+    else:  # some answers are due (or were found later): check each
+        each, dirty = list(previous.each), state.dirty
+        rerun = tuple(i for i, ((_, reads, varies), (found, until, conditions))
+                      in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
+                      if dirty & reads or found > at or (until is not None and at >= until) or (varies and conditions))
+    for i in rerun:
+        own = Findings()
+        DETECTOR_INPUTS[i][0](state, playbook, at, own)
+        each[i] = (at, own.next_wake, own.active)
+    active = [condition for _, _, conditions in each for condition in conditions]
+    wakes = [until for _, until, _ in each if until is not None]
     # Something re-ran (else every answer would hold), so the latest answer was found at ``at``.
-    return Answers(playbook, tuple(answers), active, at, wake, varies_active)
+    return Answers(playbook, tuple(each), active, at, min(wakes) if wakes else None,
+                   any(each[i][2] for i in _VARYING))
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
