@@ -234,6 +234,8 @@ def _single_threaded_now(engagements: list[BuyerEngagement], times: list[datetim
     and at the first engagements after its two edges, not at the whole history.
     """
     end, start = bisect_right(times, at), bisect_right(times, at - window)
+    if end == len(times) and _never_single_threaded(engagements, start, needed):
+        return False
     for first, offset in ((end, timedelta(0)), (start, window)):
         for i in range(first, len(engagements)):
             if engagements[i].contacts:
@@ -248,6 +250,29 @@ def _single_threaded_now(engagements: list[BuyerEngagement], times: list[datetim
                 return False
         count += bool(engagements[i].contacts)
     return count >= needed
+
+
+def _never_single_threaded(engagements: list[BuyerEngagement], start: int, needed: int) -> bool:
+    """Whether single-threading cannot start later without new engagement (none after ``at``).
+
+    The window then only loses its oldest engagements, so it holds a suffix of those from
+    ``start``: with fewer than ``needed`` of them (with contacts), or with more than one contact
+    among the last ``needed``, no later window is single-threaded (so no wake-up is needed).
+    """
+    contact, count = None, 0
+    for i in range(len(engagements) - 1, start - 1, -1):
+        people = engagements[i].contacts
+        if not people:
+            continue
+        for person in people:
+            if contact is None:
+                contact = person
+            elif person != contact:
+                return True
+        count += 1
+        if count == needed:
+            return False
+    return True
 
 
 def _one_contact(engagements: list[BuyerEngagement]) -> bool:
@@ -310,9 +335,15 @@ def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings
     view = view_of(playbook)
     offsets = view.velocity_offsets
     times = state.buyer_engagement_times()
-    _wake_after(found, times, offsets, at)
     if not _velocity_dropped(times, view, at):
+        if times and times[-1] <= at:  # no engagement after ``at``: wake when the drop would start
+            start = _velocity_next_drop(times, view, at)
+            if start is not None:
+                found.wake_at(start)
+        else:
+            _wake_after(found, times, offsets, at)
         return
+    _wake_after(found, times, offsets, at)
 
     def active_at(x: datetime) -> bool:
         return _velocity_dropped(times, view, x)
@@ -335,6 +366,34 @@ def _rates(times: list[datetime], view: PlaybookView, x: datetime) -> tuple[int,
     baseline_start = bisect_right(times, x - view.velocity_offsets[2])
     recent, baseline = now - recent_start, recent_start - baseline_start
     return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
+
+
+def _velocity_next_drop(times: list[datetime], view: PlaybookView, at: datetime) -> datetime | None:
+    """The first moment after ``at`` velocity drops if no engagement comes (every one is by ``at``).
+
+    Walks forward through the moments the windows change (an engagement leaving the recent
+    window for the baseline one, or leaving the baseline one), keeping the two counts as
+    :func:`_rates` would find them there; the same comparison decides.
+    """
+    d = view.playbook.detectors
+    recent_span, full_span = view.velocity_recent, view.velocity_offsets[2]
+    first_recent, first_baseline = bisect_right(times, at - recent_span), bisect_right(times, at - full_span)
+    recent, baseline = len(times) - first_recent, first_recent - first_baseline
+    if recent + baseline < d.velocity_min_baseline:
+        return None  # the baseline window can never hold enough
+    i, j, end = first_recent, first_baseline, len(times)
+    recent_weeks, baseline_weeks = d.velocity_recent_days / 7, d.velocity_baseline_days / 7
+    while i < end or j < end:
+        moment = min(times[i] + recent_span if i < end else times[j] + full_span,
+                     times[j] + full_span if j < end else times[i] + recent_span)
+        while i < end and times[i] + recent_span == moment:
+            i, recent, baseline = i + 1, recent - 1, baseline + 1
+        while j < end and times[j] + full_span == moment:
+            j, baseline = j + 1, baseline - 1
+        if baseline >= d.velocity_min_baseline and recent / recent_weeks < d.velocity_drop_ratio * (
+                baseline / baseline_weeks):
+            return moment
+    return None
 
 
 def _velocity_dropped(times: list[datetime], view: PlaybookView, x: datetime) -> bool:
