@@ -29,7 +29,7 @@ DETECTOR_FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_
 FIELD_BITS: dict[str, int] = {name: 1 << bit for bit, name in enumerate(DETECTOR_FIELDS)}
 """The bit of each detector input in :attr:`DealState.dirty`."""
 ALL_DIRTY = (1 << len(DETECTOR_FIELDS)) - 1
-CACHES = frozenset({"dirty", "answers", "engagement_times"})
+CACHES = frozenset({"dirty", "answers", "engagement_times", "satisfied_criteria"})
 """Fields derived from the others, kept only in memory: never stored, never compared."""
 
 
@@ -118,6 +118,8 @@ class DealState(BaseModel):
     """The detectors' latest answers (``processors.core.detection.incremental.Answers``), or ``None``."""
     engagement_times: list[datetime] | None = Field(default=None, exclude=True)
     """``[e.at for e in buyer_engagements]`` when known (kept by ``evolve``), else ``None``."""
+    satisfied_criteria: frozenset[str] | None = Field(default=None, exclude=True)
+    """:meth:`satisfied` when known (kept by :meth:`updated`), else ``None``."""
 
     @property
     def exists(self) -> bool:
@@ -127,9 +129,10 @@ class DealState(BaseModel):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
-    def satisfied(self) -> set[str]:
+    def satisfied(self) -> frozenset[str]:
         """Criteria with at least one valid piece of evidence."""
-        return {entry.criterion for entry in self.evidence if entry.valid}
+        known = self.satisfied_criteria
+        return known if known is not None else _satisfied(self.evidence)
 
     @property
     def first_unanswered_at(self) -> datetime | None:
@@ -168,12 +171,18 @@ class DealState(BaseModel):
             update = {**update, "dirty": bits}
             if "buyer_engagements" in update and "engagement_times" not in update:
                 update["engagement_times"] = None
+        if "evidence" in update:
+            update = {**update, "satisfied_criteria": _satisfied(update["evidence"])}
         copied = DealState.__new__(DealState)
         _set(copied, "__dict__", {**self.__dict__, **update})
         _set(copied, "__pydantic_extra__", None)
         _set(copied, "__pydantic_fields_set__", _EVERY_FIELD)  # every field has its value (none is unset)
         _set(copied, "__pydantic_private__", None)
         return copied
+
+
+def _satisfied(evidence: list[EvidenceEntry]) -> frozenset[str]:
+    return frozenset(entry.criterion for entry in evidence if entry.valid)
 
 
 _set = object.__setattr__
