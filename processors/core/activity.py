@@ -42,12 +42,16 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
         update["unanswered_touch_times"] = []
     if is_buyer_engagement(engagement):
         people = engagement_contacts(engagement)
-        engagements = state.buyer_engagements  # sorted by time
-        kept = engagements[bisect_left(engagements, at - HISTORY, key=_time):]
+        times = state.buyer_engagement_times()  # sorted, as the engagements are
+        start = bisect_left(times, at - HISTORY)
+        kept, kept_times = state.buyer_engagements[start:], times[start:]
         added = BuyerEngagement(at=at, contacts=people)
         # as ``sorted([*kept, added], key=_time)``, which needs sorting only for an engagement out of order
-        in_order = not kept or kept[-1].at <= at
-        update["buyer_engagements"] = [*kept, added] if in_order else sorted([*kept, added], key=_time)
+        if not kept or kept[-1].at <= at:
+            update["buyer_engagements"], update["engagement_times"] = [*kept, added], [*kept_times, at]
+        else:
+            engagements = sorted([*kept, added], key=_time)
+            update["buyer_engagements"], update["engagement_times"] = engagements, [e.at for e in engagements]
         if any(contacts.get(person) == "economic_buyer" for person in people):
             update["last_economic_buyer_at"] = _latest(state.last_economic_buyer_at, at)
     if engagement.get("type") == "meeting.held":

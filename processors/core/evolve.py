@@ -127,7 +127,8 @@ def evolve(state: DealState, fact: Fact) -> DealState:
     if state.wake_known:
         update["wake_known"] = False  # the deal changed: its next wake-up must be found again
     if fact.caused_by is not None:
-        if fact.caused_by not in state.seen:
+        seen = state.seen  # a message's later facts find its id last, without a scan
+        if not (seen and seen[-1] == fact.caused_by) and fact.caused_by not in seen:
             update["seen"] = [*state.seen[-(SEEN_WINDOW - 1):], fact.caused_by]
         if state.last_activity_at is None or fact.occurred_at > state.last_activity_at:
             update["last_activity_at"] = fact.occurred_at

@@ -22,6 +22,16 @@ next ``SEEN_WINDOW`` messages. Bounded so a long-lived deal's state does not gro
 MAX_PENDING_ENGAGEMENT = 200
 """Engagement kept for a deal not created yet (the latest ones); it counts once the deal exists."""
 
+DETECTOR_FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_activity_at",
+                   "unanswered_touch_times", "response_times", "buyer_engagements", "stage_first_entered",
+                   "last_economic_buyer_at", "next_step", "close_date", "owner_id", "amount")
+"""Every state field a detector reads (``fields_missing``: every field a playbook may require)."""
+FIELD_BITS: dict[str, int] = {name: 1 << bit for bit, name in enumerate(DETECTOR_FIELDS)}
+"""The bit of each detector input in :attr:`DealState.dirty`."""
+ALL_DIRTY = (1 << len(DETECTOR_FIELDS)) - 1
+CACHES = frozenset({"dirty", "answers", "engagement_times", "satisfied_criteria"})
+"""Fields derived from the others, kept only in memory: never stored, never compared."""
+
 
 class EvidenceEntry(BaseModel):
     """The evidence that first satisfied a criterion; dropped when a regression invalidates it.
@@ -101,6 +111,15 @@ class DealState(BaseModel):
     wake: datetime | None = None
     wake_known: bool = False
     """``wake``: the next moment after ``evaluated_at`` the conditions may change, while ``wake_known``."""
+    # -- in memory only (see CACHES) -----------------------------------------------------
+    dirty: int = Field(default=ALL_DIRTY, exclude=True)
+    """The bits (:data:`FIELD_BITS`) of the detector inputs changed since ``answers`` were found."""
+    answers: Any = Field(default=None, exclude=True)
+    """The detectors' latest answers (``processors.core.detection.incremental.Answers``), or ``None``."""
+    engagement_times: list[datetime] | None = Field(default=None, exclude=True)
+    """``[e.at for e in buyer_engagements]`` when known (kept by ``evolve``), else ``None``."""
+    satisfied_criteria: frozenset[str] | None = Field(default=None, exclude=True)
+    """:meth:`satisfied` when known (kept by :meth:`updated`), else ``None``."""
 
     @property
     def exists(self) -> bool:
@@ -110,9 +129,10 @@ class DealState(BaseModel):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
-    def satisfied(self) -> set[str]:
+    def satisfied(self) -> frozenset[str]:
         """Criteria with at least one valid piece of evidence."""
-        return {entry.criterion for entry in self.evidence if entry.valid}
+        known = self.satisfied_criteria
+        return known if known is not None else _satisfied(self.evidence)
 
     @property
     def first_unanswered_at(self) -> datetime | None:
@@ -124,18 +144,46 @@ class DealState(BaseModel):
     def field_value(self, name: str) -> Any:
         return getattr(self, name, None)
 
+    def buyer_engagement_times(self) -> list[datetime]:
+        """The times of the buyer engagements (sorted, as they are)."""
+        times = self.engagement_times
+        return times if times is not None else [e.at for e in self.buyer_engagements]
+
+    def __eq__(self, other: object) -> bool:
+        """Equal field values, the in-memory caches aside."""
+        if not isinstance(other, DealState):
+            return NotImplemented
+        mine, theirs = self.__dict__, other.__dict__
+        return all(mine[name] == theirs[name] for name in mine if name not in CACHES)
+
     def updated(self, update: dict[str, Any]) -> DealState:
         """A copy with ``update`` applied: ``model_copy(update=update)``, without its overhead.
 
         Like ``model_copy``, the values are trusted (not validated) and unchanged containers are
-        shared, so states must never be mutated in place.
+        shared, so states must never be mutated in place. Changed detector inputs are marked in
+        ``dirty``; new buyer engagements without their times drop the remembered times.
         """
+        changed = FIELD_BITS.keys() & update.keys()
+        if changed:
+            bits = self.dirty
+            for name in changed:
+                bits |= FIELD_BITS[name]
+            update = {**update, "dirty": bits}
+            if "buyer_engagements" in update and "engagement_times" not in update:
+                update["engagement_times"] = None
+        if "evidence" in update:
+            update = {**update, "satisfied_criteria": _satisfied(update["evidence"])}
         copied = DealState.__new__(DealState)
         _set(copied, "__dict__", {**self.__dict__, **update})
         _set(copied, "__pydantic_extra__", None)
-        _set(copied, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
+        _set(copied, "__pydantic_fields_set__", _EVERY_FIELD)  # every field has its value (none is unset)
         _set(copied, "__pydantic_private__", None)
         return copied
 
 
+def _satisfied(evidence: list[EvidenceEntry]) -> frozenset[str]:
+    return frozenset(entry.criterion for entry in evidence if entry.valid)
+
+
 _set = object.__setattr__
+_EVERY_FIELD: set[str] = set(DealState.model_fields)

@@ -1,14 +1,42 @@
-"""The one serializer: wire models and deal state to and from UTF-8 JSON bytes."""
+"""The one serializer: wire models and deal state to and from UTF-8 JSON bytes.
+
+A deal's stored state is a JSON array (format 2): the format number, then the values of
+:data:`STORED_FIELDS` in that order, with the state's own records (evidence entries, buyer
+engagements, open alerts and their alerts) as arrays of their fields' values too. The field
+names are not repeated in every stored state, which keeps a large table about half the size.
+Fields are only ever appended (a shorter array loads with the defaults of the fields it lacks);
+reordering or removing one needs a new format number. States stored as JSON objects (format 1,
+``model_dump_json``) still load.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-from processors.core.state import BuyerEngagement, DealState, EvidenceEntry
+from processors.core.state import CACHES, BuyerEngagement, DealState, EvidenceEntry
+from schemas.alerts import Alert
 from schemas.base import on_shared_utc
+
+STATE_FORMAT = 2
+STORED_FIELDS = (
+    "deal_id", "status", "name", "owner_id", "amount", "currency", "close_date", "next_step", "stage",
+    "stage_entered_at", "created_at", "evidence", "contacts", "pending_engagement", "seen", "last_activity_at",
+    "stage_first_entered", "last_buyer_response_at", "unanswered_touch_times", "response_times",
+    "buyer_engagements", "last_economic_buyer_at", "meetings_held", "longest_meeting_minutes",
+    "largest_meeting_attendees", "open_alerts", "episodes", "evaluated_at", "wake", "wake_known",
+)
+"""The stored fields of :class:`DealState`, in their order in a stored state (append only)."""
+assert set(STORED_FIELDS) == set(DealState.model_fields) - CACHES, "every stored field has its place"
+
+_RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "evidence": tuple(EvidenceEntry.model_fields),
+    "buyer_engagements": tuple(BuyerEngagement.model_fields),
+}
+_ALERT_FIELDS = tuple(Alert.model_fields)
 
 
 def to_bytes(model: BaseModel) -> bytes:
@@ -21,20 +49,49 @@ def to_bytes(model: BaseModel) -> bytes:
 
 
 def state_to_json(state: DealState) -> str:
-    return state.model_dump_json()
+    """A deal's state as stored (format 2, see the module docstring)."""
+    data = state.model_dump(mode="json")  # JSON values, records as objects
+    row: list[Any] = [STATE_FORMAT]
+    for name in STORED_FIELDS:
+        value = data[name]
+        if name in _RECORD_FIELDS:
+            value = [[record[field] for field in _RECORD_FIELDS[name]] for record in value]
+        elif name == "open_alerts":
+            value = {key: [[entry["alert"][field] for field in _ALERT_FIELDS], entry["identity"]]
+                     for key, entry in value.items()}
+        row.append(value)
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+
+
+def _unpacked(row: list[Any]) -> dict[str, Any]:
+    """The fields of a format-2 state by name (records as objects again)."""
+    data = dict(zip(STORED_FIELDS, row[1:], strict=False))
+    for name, fields in _RECORD_FIELDS.items():
+        if name in data:
+            data[name] = [dict(zip(fields, record, strict=True)) for record in data[name]]
+    if "open_alerts" in data:
+        data["open_alerts"] = {key: {"alert": dict(zip(_ALERT_FIELDS, alert, strict=True)), "identity": identity}
+                               for key, (alert, identity) in data["open_alerts"].items()}
+    return data
 
 
 def state_from_json(deal_id: str, raw: str | bytes | None) -> DealState:
-    """A deal's stored state, or a fresh (pending) one.
+    """A deal's stored state (either format), or a fresh (pending) one.
 
     UTC moments get the shared ``timezone.utc`` (as the inbound messages' do) instead of
     the parser's own UTC offsets, which the detectors compare about ten times more slowly.
     """
     if not raw:
         return DealState(deal_id=deal_id)
-    state = DealState.model_validate_json(raw)
+    if raw[:1] in ("[", b"["):
+        row = json.loads(raw)
+        if row[0] != STATE_FORMAT:
+            raise ValueError(f"stored state of deal {deal_id!r} has unknown format {row[0]!r}")
+        state = DealState.model_validate(_unpacked(row))
+    else:
+        state = DealState.model_validate_json(raw)
     return state.updated({name: _with_utc(value) for name, value in state.__dict__.items()
-                          if isinstance(value, (datetime, list, dict))})
+                          if isinstance(value, (datetime, list, dict)) and name not in CACHES})
 
 
 def _with_utc(value: Any) -> Any:
@@ -49,3 +106,4 @@ def _with_utc(value: Any) -> Any:
         return value.model_copy(update={name: on_shared_utc(item) for name, item in value.__dict__.items()
                                         if isinstance(item, datetime)})
     return value
+

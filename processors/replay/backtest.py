@@ -144,9 +144,10 @@ YOUNG_COLLECTION_THRESHOLD = 20_000
 def fewer_collections() -> Iterator[None]:
     """Collect garbage less often while replaying.
 
-    A replay allocates a great many short-lived objects next to a large, long-lived input;
-    with the default threshold the collector keeps walking the survivors (about a tenth of
-    the replay's time). Nothing here builds reference cycles that need collecting promptly.
+    A replay allocates a great many short-lived objects next to a large, long-lived input
+    (read first: while it is read, every object survives); with the default threshold the
+    collector keeps walking the survivors (about a tenth of the replay's time). Nothing here
+    builds reference cycles that need collecting promptly.
     """
     before = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *before[1:])
@@ -169,11 +170,11 @@ def run_backtest(
 
     ``sink``, when given, also receives every output as ("fact" | "alert", wire payload).
     """
-    messages, invalid = read_messages(lines, errors)
-    backtest = Backtest(playbook=playbook)
-    backtest.summary.invalid = invalid
-    outputs = (output for message in event_time_order(messages) for output in backtest.feed(message))
     with fewer_collections():
+        messages, invalid = read_messages(lines, errors)
+        backtest = Backtest(playbook=playbook)
+        backtest.summary.invalid = invalid
+        outputs = (output for message in event_time_order(messages) for output in backtest.feed(message))
         for output in itertools.chain(outputs, backtest.advance_clock(as_of) if as_of is not None else ()):
             is_alert = isinstance(output, Alert)
             if is_alert:

@@ -16,7 +16,7 @@ from statistics import median
 from typing import Any
 
 from processors.core.gates import missing_fields
-from processors.core.identity_memo import IdentityMemo
+from processors.core.playbook_view import PlaybookView, view_of
 from processors.core.state import BuyerEngagement, DealState
 from schemas.base import Severity
 from schemas.playbook import Playbook
@@ -132,23 +132,25 @@ def _wake_after(found: Findings, times: list[datetime], offsets: Iterable[timede
 
 # -- time in stage ([V2], [V3], [G6]) ----------------------------------------------------
 def stalled(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    stage = playbook.stage(state.stage or "")
+    view = view_of(playbook)
+    stage = view.stages.get(state.stage or "")
     entered = state.stage_entered_at
     if stage is None or entered is None:
         return
     d = playbook.detectors
     bench = stage.benchmark_days
     severity: Severity
-    for severity, ratio in (("warning", d.stall_warning_ratio), ("critical", d.stall_critical_ratio)):
-        since = entered + _days(ratio * bench)
+    for severity, ratio, after in (("warning", d.stall_warning_ratio, stage.stall_warning),
+                                   ("critical", d.stall_critical_ratio, stage.stall_critical)):
+        since = entered + after
         if found.reached(at, since):
             found.active.append(Condition(
                 "deal.stalled", severity, since, f"{stage.name}@{entered.isoformat()}",
                 {"days_in_stage": round(ratio * bench, 4), "benchmark_days": bench, "ratio": ratio,
                  "rule": "time_in_stage"}, rule="time_in_stage"))
     responded = state.last_buyer_response_at is not None and state.last_buyer_response_at >= entered
-    if stage.name in d.no_response_stages and not responded:
-        since = entered + _days(d.no_response_days)
+    if stage.no_response and not responded:
+        since = entered + view.no_response
         if found.reached(at, since):
             found.active.append(Condition(
                 "deal.stalled", "warning", since, f"{stage.name}@{entered.isoformat()}",
@@ -162,11 +164,11 @@ def inactive(state: DealState, playbook: Playbook, at: datetime, found: Findings
     last = state.last_activity_at
     if last is None:
         return
-    days = playbook.detectors.inactive_days
-    since = last + _days(days)
+    since = last + view_of(playbook).inactive
     if found.reached(at, since):
         found.active.append(Condition("deal.inactive", "warning", since, last.isoformat(),
-                                      {"last_activity_at": _iso(last), "days_inactive": days}))
+                                      {"last_activity_at": _iso(last),
+                                       "days_inactive": playbook.detectors.inactive_days}))
 
 
 def ghosting_threshold_days(state: DealState, playbook: Playbook) -> float:
@@ -183,7 +185,7 @@ def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings
     if len(touches) < needed:
         return
     threshold = ghosting_threshold_days(state, playbook)
-    stage = playbook.stage(state.stage or "")
+    stage = view_of(playbook).stages.get(state.stage or "")
     severity: Severity = "critical" if stage is not None and stage.late else "warning"
     since = max(touches[0] + _days(threshold), touches[needed - 1])
     if found.reached(at, since):
@@ -196,11 +198,13 @@ def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings
 
 # -- stakeholders ([B2], [M1]) -----------------------------------------------------------
 def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    d = playbook.detectors
-    if playbook.index(state.stage or "") < playbook.index(d.single_threaded_from_stage):
+    d, view = playbook.detectors, view_of(playbook)
+    stage = view.stages.get(state.stage or "")
+    if stage is None or not stage.single_threaded:
         return
-    window = _days(d.single_threaded_window_days)
-    if not _single_threaded_now(state.buyer_engagements, window, d.single_threaded_min_engagements, at, found):
+    window = view.single_threaded_window
+    if not _single_threaded_now(state.buyer_engagements, state.buyer_engagement_times(), window,
+                                d.single_threaded_min_engagements, at, found):
         return
     engagements = [e for e in state.buyer_engagements if e.contacts]
     times = [e.at for e in engagements]
@@ -222,15 +226,16 @@ def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: F
                                       contact, {"contact_id": contact, "window_days": d.single_threaded_window_days}))
 
 
-def _single_threaded_now(engagements: list[BuyerEngagement], window: timedelta, needed: int, at: datetime,
-                         found: Findings) -> bool:
+def _single_threaded_now(engagements: list[BuyerEngagement], times: list[datetime], window: timedelta,
+                         needed: int, at: datetime, found: Findings) -> bool:
     """Whether single-threading holds at ``at``, with the wake-ups of the full walk when it does not.
 
     The cheap common case of :func:`single_threaded`: it looks only at the window before ``at``
     and at the first engagements after its two edges, not at the whole history.
     """
-    times = engagement_times(engagements)
     end, start = bisect_right(times, at), bisect_right(times, at - window)
+    if end == len(times) and _never_single_threaded(engagements, start, needed):
+        return False
     for first, offset in ((end, timedelta(0)), (start, window)):
         for i in range(first, len(engagements)):
             if engagements[i].contacts:
@@ -247,17 +252,27 @@ def _single_threaded_now(engagements: list[BuyerEngagement], window: timedelta, 
     return count >= needed
 
 
-_engagement_times: IdentityMemo[list[BuyerEngagement], list[datetime]] = IdentityMemo(
-    lambda engagements: [e.at for e in engagements], 4096)
+def _never_single_threaded(engagements: list[BuyerEngagement], start: int, needed: int) -> bool:
+    """Whether single-threading cannot start later without new engagement (none after ``at``).
 
-
-def engagement_times(engagements: list[BuyerEngagement]) -> list[datetime]:
-    """The times of a deal's buyer engagements (sorted, as they are).
-
-    Remembered per list for the latest few thousand lists: the windowed detectors and the
-    evaluations at a deal's wake-ups share them (states are never changed in place).
+    The window then only loses its oldest engagements, so it holds a suffix of those from
+    ``start``: with fewer than ``needed`` of them (with contacts), or with more than one contact
+    among the last ``needed``, no later window is single-threaded (so no wake-up is needed).
     """
-    return _engagement_times(engagements)
+    contact, count = None, 0
+    for i in range(len(engagements) - 1, start - 1, -1):
+        people = engagements[i].contacts
+        if not people:
+            continue
+        for person in people:
+            if contact is None:
+                contact = person
+            elif person != contact:
+                return True
+        count += 1
+        if count == needed:
+            return False
+    return True
 
 
 def _one_contact(engagements: list[BuyerEngagement]) -> bool:
@@ -267,16 +282,17 @@ def _one_contact(engagements: list[BuyerEngagement]) -> bool:
 
 
 def economic_buyer_silent(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    stage = playbook.stage(state.stage or "")
+    view = view_of(playbook)
+    stage = view.stages.get(state.stage or "")
     if stage is None or not stage.late:
         return
-    late_entries = [state.stage_first_entered[s.name] for s in playbook.stages
-                    if s.late and s.name in state.stage_first_entered]
+    first_entered = state.stage_first_entered
+    late_entries = [first_entered[name] for name in view.late_stages if name in first_entered]
     if not late_entries:
         return
     anchor = max([min(late_entries), *([state.last_economic_buyer_at] if state.last_economic_buyer_at else [])])
     days = playbook.detectors.economic_buyer_silent_days
-    since = anchor + _days(days)
+    since = anchor + view.economic_buyer_silent
     if found.reached(at, since):
         found.active.append(Condition("deal.economic_buyer_silent", "warning", since, anchor.isoformat(),
                                       {"last_economic_buyer_engagement_at": _iso(state.last_economic_buyer_at),
@@ -316,31 +332,74 @@ def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Fi
 
 # -- velocity --------------------------------------------------------------------------------
 def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    d = playbook.detectors
-    recent_span, baseline_span = _days(d.velocity_recent_days), _days(d.velocity_baseline_days)
-    offsets = (timedelta(0), recent_span, recent_span + baseline_span)
-    times = engagement_times(state.buyer_engagements)
-
-    def rates(x: datetime) -> tuple[int, float, float]:
-        # The windows (x - recent - baseline, x - recent] and (x - recent, x], from three positions.
-        now, recent_start = bisect_right(times, x), bisect_right(times, x - recent_span)
-        baseline_start = bisect_right(times, x - offsets[2])
-        recent, baseline = now - recent_start, recent_start - baseline_start
-        return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
+    view = view_of(playbook)
+    offsets = view.velocity_offsets
+    times = state.buyer_engagement_times()
+    if not _velocity_dropped(times, view, at):
+        if times and times[-1] <= at:  # no engagement after ``at``: wake when the drop would start
+            start = _velocity_next_drop(times, view, at)
+            if start is not None:
+                found.wake_at(start)
+        else:
+            _wake_after(found, times, offsets, at)
+        return
+    _wake_after(found, times, offsets, at)
 
     def active_at(x: datetime) -> bool:
-        baseline, recent_rate, baseline_rate = rates(x)
-        return baseline >= d.velocity_min_baseline and recent_rate < d.velocity_drop_ratio * baseline_rate
+        return _velocity_dropped(times, view, x)
 
-    _wake_after(found, times, offsets, at)
-    if not active_at(at):
-        return
     since = _since_walk(active_at, _shifted_descending(times, offsets, at), at)
     if since is not None:
-        _, recent_rate, baseline_rate = rates(since)
+        _, recent_rate, baseline_rate = _rates(times, view, since)
         found.active.append(Condition("velocity.dropped", "warning", since, "velocity",
                                       {"recent_per_week": round(recent_rate, 3),
                                        "baseline_per_week": round(baseline_rate, 3)}))
+
+
+def _rates(times: list[datetime], view: PlaybookView, x: datetime) -> tuple[int, float, float]:
+    """Engagements in the baseline window, and the recent and baseline rates per week, at ``x``.
+
+    The windows (x - recent - baseline, x - recent] and (x - recent, x], from three positions.
+    """
+    d = view.playbook.detectors
+    now, recent_start = bisect_right(times, x), bisect_right(times, x - view.velocity_recent)
+    baseline_start = bisect_right(times, x - view.velocity_offsets[2])
+    recent, baseline = now - recent_start, recent_start - baseline_start
+    return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
+
+
+def _velocity_next_drop(times: list[datetime], view: PlaybookView, at: datetime) -> datetime | None:
+    """The first moment after ``at`` velocity drops if no engagement comes (every one is by ``at``).
+
+    Walks forward through the moments the windows change (an engagement leaving the recent
+    window for the baseline one, or leaving the baseline one), keeping the two counts as
+    :func:`_rates` would find them there; the same comparison decides.
+    """
+    d = view.playbook.detectors
+    recent_span, full_span = view.velocity_recent, view.velocity_offsets[2]
+    first_recent, first_baseline = bisect_right(times, at - recent_span), bisect_right(times, at - full_span)
+    recent, baseline = len(times) - first_recent, first_recent - first_baseline
+    if recent + baseline < d.velocity_min_baseline:
+        return None  # the baseline window can never hold enough
+    i, j, end = first_recent, first_baseline, len(times)
+    recent_weeks, baseline_weeks = d.velocity_recent_days / 7, d.velocity_baseline_days / 7
+    while i < end or j < end:
+        moment = min(times[i] + recent_span if i < end else times[j] + full_span,
+                     times[j] + full_span if j < end else times[i] + recent_span)
+        while i < end and times[i] + recent_span == moment:
+            i, recent, baseline = i + 1, recent - 1, baseline + 1
+        while j < end and times[j] + full_span == moment:
+            j, baseline = j + 1, baseline - 1
+        if baseline >= d.velocity_min_baseline and recent / recent_weeks < d.velocity_drop_ratio * (
+                baseline / baseline_weeks):
+            return moment
+    return None
+
+
+def _velocity_dropped(times: list[datetime], view: PlaybookView, x: datetime) -> bool:
+    d = view.playbook.detectors
+    baseline, recent_rate, baseline_rate = _rates(times, view, x)
+    return baseline >= d.velocity_min_baseline and recent_rate < d.velocity_drop_ratio * baseline_rate
 
 
 DETECTORS: tuple[Callable[[DealState, Playbook, datetime, Findings], None], ...] = (
@@ -355,7 +414,7 @@ def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
     Deals in the parking stage or in a terminal status have none.
     """
     found = Findings()
-    if state.status != "open" or not playbook.has_stage(state.stage):
+    if state.status != "open" or (state.stage or "") not in view_of(playbook).stages:
         return found
     for detector in DETECTORS:
         detector(state, playbook, at, found)

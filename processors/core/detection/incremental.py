@@ -2,20 +2,20 @@
 
 A detector's answer is a function of a few state fields, the playbook and the moment, and
 it stays the same from the moment it was found until its own next wake-up (that is what a
-wake-up means). So each deal remembers, per detector, the answer, the input objects it was
-found from and the interval it holds for; :func:`find` re-runs a detector only when one of
-its inputs is another object (states are never changed in place, so the same object is the
-same value), the playbook changed, or the moment left that interval. The answer is the one
-:func:`processors.core.detection.detectors.find` gives; ``tests/unit/test_incremental.py`` checks it.
+wake-up means). So a deal's state keeps, in memory, the latest :class:`Answers` (per detector:
+the moment it was found at, its wake-up and its conditions) and the bits of the detector
+inputs changed since (``DealState.dirty``, set by ``DealState.updated``, so by ``evolve``).
+:func:`answers_at` re-runs a detector only when one of its inputs changed, the playbook
+changed, or the moment left the interval its answer holds for; when none did, it returns the
+same :class:`Answers`. The answer is the one :func:`processors.core.detection.detectors.find`
+gives; ``tests/unit/test_incremental.py`` checks it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import compress
-from operator import attrgetter, is_not
 
 from processors.core.detection.detectors import (
     Condition,
@@ -30,22 +30,16 @@ from processors.core.detection.detectors import (
     stalled,
     velocity,
 )
-from processors.core.state import DealState
+from processors.core.playbook_view import view_of
+from processors.core.state import ALL_DIRTY, FIELD_BITS, DealState
 from schemas.playbook import Playbook
 
 Detector = Callable[[DealState, Playbook, datetime, Findings], None]
 
-FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_activity_at", "unanswered_touch_times",
-          "response_times", "buyer_engagements", "stage_first_entered", "last_economic_buyer_at", "next_step",
-          "close_date", "owner_id", "amount")
-"""Every state field a detector reads (``fields_missing``: every field a playbook may require)."""
-_read = attrgetter(*FIELDS)
-_BITS = [1 << bit for bit in range(len(FIELDS))]
-
 
 def _mask(*names: str) -> int:
-    """The bits of ``names`` in :data:`FIELDS`."""
-    return sum(1 << FIELDS.index(name) for name in names)
+    """The bits of ``names`` in :data:`processors.core.state.FIELD_BITS`."""
+    return sum(FIELD_BITS[name] for name in names)
 
 
 DETECTOR_INPUTS: tuple[tuple[Detector, int, bool], ...] = (
@@ -66,52 +60,77 @@ Answer = tuple[datetime, "datetime | None", list[Condition]]
 """One detector's answer: the moment it was found at, its next wake-up, the conditions active."""
 
 
-@dataclass(slots=True)
-class _Memo:
-    """A deal's latest answers; replaced in place by the next evaluation (it is only a cache)."""
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """Every detector's latest answer for one deal, and what they add up to."""
 
     playbook: Playbook
-    inputs: tuple[object, ...]
-    """The values of :data:`FIELDS` the answers were found from."""
-    answers: list[Answer]
+    each: tuple[Answer, ...]
+    """Per detector of :data:`DETECTOR_INPUTS`, in its order."""
+    active: list[Condition]
+    """The conditions of every answer, in detector order (never changed in place)."""
+    found_at: datetime
+    """The latest moment one of the answers was found at (they hold from there on)."""
+    wake: datetime | None
+    """The earliest wake-up of the answers (they hold until then)."""
+    varies: bool
+    """Whether a detector whose details vary with the moment is active."""
 
-
-_MEMO: dict[str, _Memo] = {}
-_MAX_DEALS = 16_384
+    def hold_at(self, at: datetime) -> bool:
+        """Whether every answer holds at ``at`` (given that no input changed)."""
+        return self.found_at <= at and (self.wake is None or at < self.wake) and not self.varies
 
 
 _UNKNOWN: Answer = (datetime.max.replace(tzinfo=timezone.utc), None, [])
 """A placeholder answer found after every moment, so never used."""
+_NONE_KNOWN = (_UNKNOWN,) * len(DETECTOR_INPUTS)
+
+
+def _readers(dirty: int) -> tuple[int, ...]:
+    """The positions of the detectors that read a field marked in ``dirty``."""
+    readers = _READERS.get(dirty)
+    if readers is None:
+        readers = _READERS[dirty] = tuple(i for i, (_, reads, _) in enumerate(DETECTOR_INPUTS) if dirty & reads)
+    return readers
+
+
+_READERS: dict[int, tuple[int, ...]] = {}
+_VARYING = tuple(i for i, (_, _, varies) in enumerate(DETECTOR_INPUTS) if varies)
+
+
+def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | None:
+    """The detectors' answers at ``at``: ``state.answers`` itself when they all still hold.
+
+    ``None`` for deals that have no conditions: in the parking stage or not open.
+    """
+    if state.status != "open" or (state.stage or "") not in view_of(playbook).stages:
+        return None
+    previous: Answers | None = state.answers
+    if previous is None or previous.playbook is not playbook:
+        each, rerun = list(_NONE_KNOWN), _readers(ALL_DIRTY)
+    elif previous.hold_at(at):
+        if not state.dirty:
+            return previous
+        each, rerun = list(previous.each), _readers(state.dirty)
+    else:  # some answers are due (or were found later): check each
+        each, dirty = list(previous.each), state.dirty
+        rerun = tuple(i for i, ((_, reads, varies), (found, until, conditions))
+                      in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
+                      if dirty & reads or found > at or (until is not None and at >= until) or (varies and conditions))
+    for i in rerun:
+        own = Findings()
+        DETECTOR_INPUTS[i][0](state, playbook, at, own)
+        each[i] = (at, own.next_wake, own.active)
+    active = [condition for _, _, conditions in each for condition in conditions]
+    wakes = [until for _, until, _ in each if until is not None]
+    # Something re-ran (else every answer would hold), so the latest answer was found at ``at``.
+    return Answers(playbook, tuple(each), active, at, min(wakes) if wakes else None,
+                   any(each[i][2] for i in _VARYING))
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
     """:func:`processors.core.detection.detectors.find`, re-running only the detectors that may have changed."""
-    found = Findings()
-    if state.status != "open" or not playbook.has_stage(state.stage):
-        return found
-    inputs = _read(state)
-    memo = _MEMO.get(state.deal_id)
-    previous: Sequence[Answer] = (_UNKNOWN,) * len(DETECTOR_INPUTS)
-    changed = -1  # the bits of the fields whose value is another object than before
-    if memo is not None and memo.playbook is playbook:
-        previous, changed = memo.answers, sum(compress(_BITS, map(is_not, inputs, memo.inputs)))
-    answers: list[Answer] = []
-    wake: datetime | None = None
-    for (detector, reads, varies), answer in zip(DETECTOR_INPUTS, previous, strict=True):
-        if changed & reads or answer[0] > at or (answer[1] is not None and at >= answer[1]) or (varies and answer[2]):
-            own = Findings()
-            detector(state, playbook, at, own)
-            answer = (at, own.next_wake, own.active)
-        answers.append(answer)
-        if answer[2]:
-            found.active += answer[2]
-        if answer[1] is not None and (wake is None or answer[1] < wake):
-            wake = answer[1]
-    found.next_wake = wake
-    if memo is not None:
-        memo.playbook, memo.inputs, memo.answers = playbook, inputs, answers
-    else:
-        if len(_MEMO) >= _MAX_DEALS:
-            _MEMO.clear()
-        _MEMO[state.deal_id] = _Memo(playbook, inputs, answers)
-    return found
+    answers = answers_at(state, playbook, at)
+    if answers is None:
+        return Findings()
+    return Findings(active=list(answers.active), next_wake=answers.wake)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from processors.core.detection.detectors import Condition
-from processors.core.detection.incremental import find
+from processors.core.detection.incremental import answers_at
 from processors.core.ids import condition_alert_id
 from processors.core.state import DealState, OpenAlert
 from schemas.alerts import Alert
@@ -37,34 +37,50 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
     """Raise what became true and resolve what cleared, as of ``at``.
 
     The next wake-up moment found on the way is kept in the state (``wake``) until a fact
-    changes the deal, so the deadline index and ``advance`` need not evaluate again.
+    changes the deal, so the deadline index and ``advance`` need not evaluate again; the
+    detectors' answers are kept too (``answers``), so the next evaluation re-runs only the
+    detectors whose inputs changed or whose wake-up came.
     """
-    found = find(state, playbook, at)
+    answers = answers_at(state, playbook, at)
+    update: dict[str, Any] = {}
     alerts: list[Alert] = []
-    open_alerts, episodes = state.open_alerts, state.episodes
-    if found.active or open_alerts:  # copied only when something may be raised or resolved
-        active = {condition.key: condition for condition in found.active}
-        open_alerts, episodes = dict(open_alerts), dict(episodes)
-        for key, current in state.open_alerts.items():
-            condition = active.get(key)
-            if condition is None or condition.identity != current.identity:
-                alerts.append(current.alert.model_copy(update={"status": "resolved", "resolved_at": at}))
-                del open_alerts[key]
-        for key, condition in active.items():
-            if key in open_alerts:
-                continue
-            episodes[key] = episodes.get(key, 0) + 1
-            alert = _raise(state, condition, episodes[key])
-            open_alerts[key] = OpenAlert(alert=alert, identity=condition.identity)
-            alerts.append(alert)
+    if answers is None or answers is not state.answers or state.dirty:
+        # Otherwise nothing changed since the evaluation that found these answers, and the open
+        # alerts are the ones it left: nothing to raise or resolve.
+        if answers is not None:
+            update["answers"], update["dirty"] = answers, 0
+        alerts = _reconcile(state, answers.active if answers is not None else [], at, update)
     evaluated_at = max(at, state.evaluated_at or at)
-    update: dict[str, Any] = {"evaluated_at": evaluated_at, "wake_known": True,
-                              "wake": found.next_wake if evaluated_at == at else None}
-    if evaluated_at != at:
-        update["wake_known"] = False
-    if alerts:
-        update |= {"open_alerts": open_alerts, "episodes": episodes}
+    update["evaluated_at"] = evaluated_at
+    update["wake_known"] = evaluated_at == at
+    update["wake"] = answers.wake if answers is not None and evaluated_at == at else None
     return alerts, state.updated(update)
+
+
+def _reconcile(state: DealState, active_conditions: list[Condition], at: datetime,
+               update: dict[str, Any]) -> list[Alert]:
+    """Resolve the open alerts whose condition cleared (or is a new episode), raise the new ones."""
+    alerts: list[Alert] = []
+    if not active_conditions and not state.open_alerts:
+        return alerts
+    active = {condition.key: condition for condition in active_conditions}
+    open_alerts, episodes = state.open_alerts, state.episodes
+    resolved = [key for key, current in open_alerts.items()
+                if (condition := active.get(key)) is None or condition.identity != current.identity]
+    raised = [key for key in active if key not in open_alerts or key in resolved]
+    if not resolved and not raised:
+        return alerts
+    open_alerts, episodes = dict(open_alerts), dict(episodes)
+    for key in resolved:
+        alerts.append(open_alerts.pop(key).alert.model_copy(update={"status": "resolved", "resolved_at": at}))
+    for key in raised:
+        condition = active[key]
+        episodes[key] = episodes.get(key, 0) + 1
+        alert = _raise(state, condition, episodes[key])
+        open_alerts[key] = OpenAlert(alert=alert, identity=condition.identity)
+        alerts.append(alert)
+    update["open_alerts"], update["episodes"] = open_alerts, episodes
+    return alerts
 
 
 def next_wake(state: DealState, playbook: Playbook, after: datetime | None = None) -> datetime | None:
@@ -74,7 +90,8 @@ def next_wake(state: DealState, playbook: Playbook, after: datetime | None = Non
         return None
     if after is None and state.wake_known:
         return state.wake
-    return find(state, playbook, moment).next_wake
+    answers = answers_at(state, playbook, moment)
+    return answers.wake if answers is not None else None
 
 
 def advance(state: DealState, playbook: Playbook, until: datetime) -> tuple[list[Alert], DealState]:

@@ -1,0 +1,91 @@
+"""A plain-Python view of a playbook for the hot path: stage facts by name, thresholds as timedeltas.
+
+Built once per playbook object (playbooks are never changed in place; a changed one, such as
+``with_benchmarks``, is a new object) and read by the detectors and gates on every message,
+instead of pydantic attribute access and per-call conversions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from schemas.playbook import Playbook, Stage
+
+
+@dataclass(frozen=True, slots=True)
+class StageView:
+    """One open stage, with its detector thresholds."""
+
+    stage: Stage
+    name: str
+    index: int
+    benchmark_days: float
+    late: bool
+    exit_criteria: tuple[str, ...]
+    required_fields: tuple[str, ...]
+    stall_warning: timedelta
+    """Time in stage until ``deal.stalled`` (warning): ``stall_warning_ratio`` x benchmark."""
+    stall_critical: timedelta
+    no_response: bool
+    """Whether ``no_response_days`` without a buyer response stalls a deal in this stage."""
+    single_threaded: bool
+    """Whether this stage is at or after ``single_threaded_from_stage``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybookView:
+    """What the detectors and gates read of one playbook."""
+
+    playbook: Playbook
+    stages: dict[str, StageView]
+    """The open stages by name (the first of equal names, as ``Playbook.stage``)."""
+    late_stages: tuple[str, ...]
+    """The names of the late stages, in playbook order."""
+    no_response: timedelta
+    inactive: timedelta
+    economic_buyer_silent: timedelta
+    single_threaded_window: timedelta
+    velocity_recent: timedelta
+    velocity_baseline: timedelta
+    velocity_offsets: tuple[timedelta, timedelta, timedelta]
+    """0, the recent span, and the recent plus the baseline span: where the velocity windows start."""
+
+
+def _build(playbook: Playbook) -> PlaybookView:
+    d = playbook.detectors
+    from_index = playbook.index(d.single_threaded_from_stage)
+    stages: dict[str, StageView] = {}
+    for stage in playbook.stages:
+        if stage.name in stages:
+            continue
+        index = playbook.index(stage.name)
+        bench = stage.benchmark_days
+        stages[stage.name] = StageView(
+            stage=stage, name=stage.name, index=index, benchmark_days=bench, late=stage.late,
+            exit_criteria=tuple(stage.exit_criteria), required_fields=tuple(stage.required_fields),
+            stall_warning=timedelta(days=d.stall_warning_ratio * bench),
+            stall_critical=timedelta(days=d.stall_critical_ratio * bench),
+            no_response=stage.name in d.no_response_stages, single_threaded=index >= from_index)
+    recent, baseline = timedelta(days=d.velocity_recent_days), timedelta(days=d.velocity_baseline_days)
+    return PlaybookView(
+        playbook=playbook, stages=stages, late_stages=tuple(s.name for s in playbook.stages if s.late),
+        no_response=timedelta(days=d.no_response_days), inactive=timedelta(days=d.inactive_days),
+        economic_buyer_silent=timedelta(days=d.economic_buyer_silent_days),
+        single_threaded_window=timedelta(days=d.single_threaded_window_days),
+        velocity_recent=recent, velocity_baseline=baseline,
+        velocity_offsets=(timedelta(0), recent, recent + baseline))
+
+
+_VIEWS: dict[int, PlaybookView] = {}
+_MAX_VIEWS = 64
+
+
+def view_of(playbook: Playbook) -> PlaybookView:
+    """The view of ``playbook``, built on first use (the view keeps its playbook, so the id stays its own)."""
+    view = _VIEWS.get(id(playbook))
+    if view is None or view.playbook is not playbook:
+        if len(_VIEWS) >= _MAX_VIEWS:
+            _VIEWS.clear()
+        view = _VIEWS[id(playbook)] = _build(playbook)
+    return view
