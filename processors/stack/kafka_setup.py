@@ -155,7 +155,7 @@ def java_cmd(java: str, paths: KafkaPaths, *args: str) -> list[str]:
     ]
 
 
-def _new_cluster_id() -> str:
+def new_cluster_id() -> str:
     """Base64url of 16 random bytes, no padding (and not starting with '-', like Kafka's)."""
     while True:
         cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
@@ -167,7 +167,7 @@ def format_storage(paths: KafkaPaths, java: str) -> None:
     """Format the KRaft storage directory once (it keeps its cluster id afterwards)."""
     if own_cluster_id(paths) is not None:
         return
-    cluster_id = _new_cluster_id()
+    cluster_id = new_cluster_id()
     say(f"formatting Kafka storage in {paths.data} (cluster id {cluster_id})")
     cmd = java_cmd(
         java,

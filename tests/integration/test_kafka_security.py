@@ -6,7 +6,6 @@ SASL_PLAINTEXT listener on free ports.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import socket
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from processors.config import Settings, Topics
+from processors.stack.kafka_setup import new_cluster_id
 from tests.builders import create_message
 from tests.helpers import require_tool, unavailable
 from tests.integration.support import REPO_ROOT, WorkerProcess, fresh_database, settings_env, wait_for
@@ -62,7 +62,7 @@ def sasl_broker(base_settings: Settings, tmp_path_factory: pytest.TempPathFactor
         "group.initial.rebalance.delay.ms=0", "auto.create.topics.enable=true", "",
     ]))
     classpath = f"{libs}/*"
-    cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster = new_cluster_id()  # never starting with "-", which the storage tool would read as an option
     subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster, "-c",
                     str(home / "server.properties"), "--add-scram",
                     f"SCRAM-SHA-256=[name={SCRAM_USER},password={SCRAM_SECRET}]"],
