@@ -51,8 +51,20 @@ def fresh_database(base: Settings) -> Iterator[str]:
         apply_migrations(url)
         yield url
     finally:
-        with psycopg.connect(base.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        _drop_database(base.database_url, database)
+
+
+def _drop_database(url: str, database: str, attempts: int = 20) -> None:
+    """Drop ``database``, waiting out a server process (autovacuum) that ``FORCE`` may not end for us."""
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 @contextmanager
