@@ -71,7 +71,9 @@ class DealState(BaseModel):
     """Everything the decider needs to know about one deal.
 
     ``status`` is ``pending`` until ``deal.created``: engagement that arrives first is kept in
-    ``pending_engagement`` and counts once the deal exists.
+    ``pending_engagement`` and counts once the deal exists. A state is changed only through
+    :meth:`updated` (``evolve`` and the alert lifecycle use it): it keeps the in-memory values
+    (:data:`CACHES`) in step, which ``model_copy(update=...)`` would not.
     """
 
     deal_id: str
