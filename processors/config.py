@@ -23,6 +23,15 @@ def _optional(name: str) -> str | None:
     return os.environ.get(name, "").strip() or None
 
 
+RUNTIMES = ("batch", "faust")
+
+
+def _runtime(value: str) -> str:
+    if value not in RUNTIMES:
+        raise ValueError(f"DEALFLOW_RUNTIME must be one of {', '.join(RUNTIMES)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Topics:
     """Topic names of the wire contract (each overridable by ``DEALFLOW_TOPIC_<NAME>``)."""
@@ -99,6 +108,8 @@ class Settings:
     producer_linger_ms: float = 0.0
     fetch_bytes: int = 64 * 1024
     kafka_security: KafkaSecuritySettings = field(default_factory=KafkaSecuritySettings)
+    runtime: str = "batch"
+    """The live worker's runtime: ``batch`` (a direct aiokafka batch loop) or ``faust`` (the Faust app)."""
 
     @property
     def deadline_topic(self) -> str:
@@ -127,4 +138,5 @@ class Settings:
             producer_linger_ms=float(_env("DEALFLOW_PRODUCER_LINGER_MS", "0")),
             fetch_bytes=int(_env("DEALFLOW_FETCH_BYTES", str(64 * 1024))),
             kafka_security=KafkaSecuritySettings.from_env(),
+            runtime=_runtime(_env("DEALFLOW_RUNTIME", "batch").lower()),
         )
