@@ -60,6 +60,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            backtest_messages=args.backtest_messages, state_deals=args.state_deals)
     if args.latency_rate:
         options.latency_rates = tuple(args.latency_rate)
+    if args.runtime:
+        options.runtimes = tuple(args.runtime)
     print("==> dealflow bench (progress below; the table follows)", file=sys.stderr)
     report = run_bench(settings_of(args), options)
     print("| measurement | result |\n|---|---|")

@@ -1,6 +1,6 @@
-"""One input record or deadline tick in the batch worker: run the core, hand the outputs to the
-producer (unawaited: the checkpoint awaits them), note the new state and the deal's next deadline,
-and count it in the metrics."""
+"""One input record or deadline tick in the batch worker: run the core, queue the outputs in the
+round's outbox (sent at the round's end, acknowledged before its checkpoint), note the new state
+and the deal's next deadline, and count it in the metrics."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import logging
 import time
 from datetime import datetime, timezone
 from typing import Any
-
-from aiokafka import AIOKafkaProducer
 
 from processors.config import Settings
 from processors.core import next_wake
@@ -21,6 +19,7 @@ from processors.handling.serde import to_bytes
 from processors.observability import metrics
 from processors.observability.instrument import observe_alerts, observe_outcome
 from processors.runtime.checkpoint import Batch
+from processors.runtime.outbox import Outbox
 from processors.runtime.state_store import StateStore
 from schemas.inbound import InboundKind
 
@@ -35,15 +34,15 @@ class RecordHandler:
     """Handles records and ticks into a :class:`Batch`, against a :class:`StateStore`."""
 
     def __init__(self, settings: Settings, store: StateStore, index: DeadlineIndex, learner: BenchmarkLearner,
-                 producer: AIOKafkaProducer) -> None:
+                 outbox: Outbox) -> None:
         self.topics = settings.topics
         self.store = store
         self.index = index
         self.learner = learner
         self.playbook = learner.effective_playbook()
-        self.producer = producer
+        self.outbox = outbox
 
-    async def record(self, record: Any, batch: Batch) -> None:
+    def record(self, record: Any, batch: Batch) -> None:
         """Handle one consumed input record (an aiokafka ``ConsumerRecord``)."""
         kind: InboundKind = "engagement" if record.topic == self.topics.engagement else "commands"
         origin = Origin(record.topic, record.partition, record.offset)
@@ -52,7 +51,7 @@ class RecordHandler:
         if outcome.dead_letter is not None:
             log.warning("dead-lettered %s/%s@%s: %s", origin.topic, origin.partition, origin.offset,
                         outcome.dead_letter.reason, extra={"topic": origin.topic, "offset": origin.offset})
-        await self._publish(outcome, record.key, batch)
+        self._publish(outcome, record.key)
         observe_outcome(outcome, kind, self.playbook, now)
         if record.timestamp:
             metrics.HANDLING_LATENCY.observe(max(0.0, time.time() - record.timestamp / 1000))
@@ -61,12 +60,12 @@ class RecordHandler:
         batch.read(record.topic, record.partition, record.offset)
         batch.handled += 1
 
-    async def tick(self, deal_id: str, due: datetime, batch: Batch) -> None:
+    def tick(self, deal_id: str, due: datetime) -> None:
         """Handle the deal's deadline due at ``due`` (the deal belongs to an owned partition)."""
         partition = self.store.partition_of[deal_id]
         tick = json.dumps({"deal_id": deal_id, "due": due.isoformat()}).encode()
         outcome = handle_tick(tick, self.store.load, self.playbook, _utcnow())
-        await self._publish(outcome, deal_id.encode(), batch)
+        self._publish(outcome, deal_id.encode())
         observe_alerts(outcome.decision.alerts)
         self._keep(outcome, partition)
 
@@ -74,15 +73,15 @@ class RecordHandler:
         """Put the deal's next deadline, from its stored state, in the index."""
         self.index.schedule(deal_id, next_wake(self.store.load(deal_id), self.playbook))
 
-    async def _publish(self, outcome: Outcome, key: bytes | None, batch: Batch) -> None:
-        send = self.producer.send
+    def _publish(self, outcome: Outcome, key: bytes | None) -> None:
+        add = self.outbox.add
         topics = self.topics
         if outcome.dead_letter is not None:
-            batch.outputs.append(await send(topics.deadletter, to_bytes(outcome.dead_letter), key))
+            add(topics.deadletter, key, to_bytes(outcome.dead_letter))
         for fact in outcome.decision.facts:
-            batch.outputs.append(await send(topics.events, to_bytes(fact), fact.deal_id.encode()))
+            add(topics.events, fact.deal_id.encode(), to_bytes(fact))
         for alert in outcome.decision.alerts:
-            batch.outputs.append(await send(topics.alerts, to_bytes(alert), alert.deal_id.encode()))
+            add(topics.alerts, alert.deal_id.encode(), to_bytes(alert))
 
     def _learn(self, outcome: Outcome) -> None:
         if any([self.learner.observe(fact) for fact in outcome.decision.facts]):

@@ -5,8 +5,9 @@ Each round fetches many records (``getmany``), holds them in the cross-topic mer
 (``processors/runtime/batch_handling.py``), handles the deadlines due on the wall clock every
 ``DEALFLOW_TICK_SECONDS``, and ends with one checkpoint (``processors/runtime/checkpoint.py``):
 outputs acknowledged, then each touched deal's newest state and the input offsets in the
-changelog, acknowledged, then the group commit. The rebalance listener waits for a round in
-progress, so a partition changes hands only between checkpoints.
+changelog, acknowledged, then the group commit. A round's checkpoint runs while the next round is
+handled (one at a time, in order). The rebalance listener waits for the round and the checkpoint
+in progress, so a partition changes hands only once everything handled is durable.
 
 On assignment the worker restores the state of its partitions from the changelog
 (``processors/runtime/changelog.py``), seeks each input partition to the offset stored there
@@ -16,6 +17,7 @@ On assignment the worker restores the state of its partitions from the changelog
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -35,14 +37,20 @@ from processors.observability import metrics
 from processors.playbooks.loader import load_playbook
 from processors.runtime.batch_handling import RecordHandler
 from processors.runtime.changelog import CHANGELOG_CONFIGS, Changelog, changelog_topic
-from processors.runtime.checkpoint import Batch, Offsets, checkpoint
+from processors.runtime.checkpoint import Batch, Checkpoints, Offsets
 from processors.runtime.merge import CoPartitionMerge
+from processors.runtime.outbox import Outbox
 from processors.runtime.state_store import StateStore
 
 log = logging.getLogger("dealflow.worker")
 
 MAX_RECORDS = 5_000
-"""Records fetched per round at most (a round is one checkpoint)."""
+"""Records fetched per round at most."""
+MAX_OPEN = 20_000
+"""Records a batch takes at most while the previous checkpoint is in flight (then it waits for it)."""
+YOUNG_COLLECTION_THRESHOLD = 20_000
+"""Allocations between young collections: handling allocates many short-lived objects next to a
+large, long-lived state; the default (700) has the collector walk the survivors over and over."""
 
 
 class BatchWorker:
@@ -61,6 +69,7 @@ class BatchWorker:
         self.next_offset: dict[TopicPartition, int] = {}
         self.paused: set[tuple[str, int]] = set()
         self.stopping = asyncio.Event()
+        self.batch = Batch()
         self.next_tick = 0.0
         self.learner = BenchmarkLearner(load_playbook(settings.playbook))
         self.consumer: AIOKafkaConsumer
@@ -74,7 +83,12 @@ class BatchWorker:
                                          max_batch_size=256 * 1024, **self.client)
         await self.producer.start()
         self.changelog = Changelog(changelog_topic(settings.app_id), self.store, self.producer, self.client)
-        self.handler = RecordHandler(settings, self.store, self.index, self.learner, self.producer)
+        self.outbox = Outbox(self.producer)
+        topics = settings.topics
+        await self.outbox.known(topics.events, topics.alerts, topics.deadletter)
+        await self.changelog.outbox.known(self.changelog.topic)
+        self.handler = RecordHandler(settings, self.store, self.index, self.learner, self.outbox)
+        self.checkpoints = Checkpoints(self.changelog.write, self.commit, self.changelog.written)
         self.consumer = AIOKafkaConsumer(
             group_id=settings.app_id, enable_auto_commit=False, auto_offset_reset="earliest",
             # Small fetches per partition keep the input topics taking turns (see merge.py).
@@ -94,13 +108,18 @@ class BatchWorker:
     async def run(self) -> None:
         """Fetch, handle and checkpoint rounds until :attr:`stopping` is set (raises on a Kafka failure)."""
         while not self.stopping.is_set():
+            self.checkpoints.check()
             fetched = await self.consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
             async with self.lock:
                 await self.round(fetched)
+        async with self.lock:
+            await self.seal()
+            await self.checkpoints.drain()
 
     async def round(self, fetched: dict[TopicPartition, list[Any]]) -> None:
-        """Handle what ``fetched`` and the merge release, and the due deadlines; then checkpoint."""
-        batch = Batch()
+        """Handle what ``fetched`` and the merge release, and the due deadlines, into the open batch;
+        send its outputs; seal it for a checkpoint when none is in flight (or it has grown large)."""
+        batch = self.batch
         for tp, records in fetched.items():
             if tp not in self.assigned:
                 continue
@@ -113,20 +132,33 @@ class BatchWorker:
                     max(0, highwater - records[-1].offset - 1))
         for partition in self.merge.partitions_waiting():
             for record in self.merge.release(partition, lambda topic, p=partition: self.at_end(topic, p)):
-                await self.handler.record(record, batch)
+                self.handler.record(record, batch)
         self.pace_fetching()
         if time.monotonic() >= self.next_tick:
             self.next_tick = time.monotonic() + self.settings.tick_seconds
-            await self.fire_deadlines(batch)
-        if batch.handled or self.store.dirty:
-            acknowledged = await checkpoint(batch, self.changelog.write, self.commit)
-            self.changelog.written(acknowledged)  # type: ignore[arg-type]
+            self.fire_deadlines()
+        if self.outbox.count:
+            batch.outputs += await self.outbox.send()
+        if self.checkpoints.idle() or batch.handled >= MAX_OPEN:
+            await self.seal()
 
-    async def fire_deadlines(self, batch: Batch) -> None:
+    async def seal(self) -> None:
+        """Close the open batch with the states it changed and start its checkpoint."""
+        batch, self.batch = self.batch, Batch()
+        if self.outbox.count:
+            batch.outputs += await self.outbox.send()
+        if batch.handled or batch.outputs or self.store.dirty:
+            batch.states = self.store.take_dirty()
+            for pair, offset in batch.offsets.items():
+                self.store.offsets[pair] = offset
+            await self.checkpoints.submit(batch)
+
+    def fire_deadlines(self) -> None:
+        """Handle the deadlines due now (their outputs and states join the round)."""
         started = time.monotonic()
         for due, deal_id in self.index.pop_due(datetime.now(timezone.utc)):
             if deal_id in self.store.partition_of:
-                await self.handler.tick(deal_id, due, batch)
+                self.handler.tick(deal_id, due)
         metrics.DEADLINE_INDEX.set(len(self.index))
         metrics.DEADLINE_ROUND.observe(time.monotonic() - started)
 
@@ -157,6 +189,8 @@ class BatchWorker:
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         """Partitions go: drop what is held for them (their states stay, until the next assignment
         shows whether someone else wrote their changelog meanwhile)."""
+        await self.seal()
+        await self.checkpoints.drain()
         self.merge.clear()
         self.paused.clear()  # the partitions of the next assignment start unpaused
         self.assigned -= revoked
@@ -208,6 +242,8 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stopping.set)
     await worker.start()
+    gc.freeze()  # what was built at start (modules, clients) is never collected
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
     try:
         await worker.run()
     finally:

@@ -9,7 +9,6 @@ nobody else has written since is kept in memory instead of read again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
@@ -17,7 +16,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from processors.runtime.checkpoint import Offsets
+from processors.runtime.checkpoint import Batch
+from processors.runtime.outbox import Outbox
 from processors.runtime.state_store import StateStore, offset_key
 
 log = logging.getLogger("dealflow.worker")
@@ -37,7 +37,7 @@ class Changelog:
                  client: dict[str, Any]) -> None:
         self.topic = topic
         self.store = store
-        self.producer = producer
+        self.outbox = Outbox(producer)
         self.client = client
         self.ends: dict[int, int] = {}
         """Per changelog partition: the end offset after this worker's last write or read."""
@@ -84,20 +84,17 @@ class Changelog:
                  time.monotonic() - started, self.ends)
         return count
 
-    async def write(self, offsets: Offsets) -> Sequence[Awaitable[Any]]:
-        """Send the dirty states, then ``offsets``, each to its partition; the pending acknowledgements."""
-        pending = []
-        send = self.producer.send
-        for partition, deal_id, data in self.store.take_dirty():
-            pending.append(await send(self.topic, data, deal_id.encode(), partition=partition))
-        for (topic, partition), offset in offsets.items():
-            self.store.offsets[(topic, partition)] = offset
-            pending.append(await send(self.topic, str(offset).encode(), offset_key(topic, partition).encode(),
-                                      partition=partition))
-        return pending
+    async def write(self, batch: Batch) -> Sequence[Awaitable[Any]]:
+        """Send the batch's states, then its offsets, each to its partition; the pending acknowledgements."""
+        add = self.outbox.add
+        for partition, deal_id, data in batch.states:
+            add(self.topic, deal_id.encode(), data, partition)
+        for (topic, partition), offset in batch.offsets.items():
+            add(self.topic, offset_key(topic, partition).encode(), str(offset).encode(), partition)
+        return await self.outbox.send()
 
-    def written(self, acknowledged: Sequence[asyncio.Future[Any]]) -> None:
-        """Note the changelog ends after ``acknowledged`` writes (record metadata futures, all done)."""
-        for future in acknowledged:
-            metadata = future.result()
-            self.ends[metadata.partition] = max(self.ends.get(metadata.partition, 0), metadata.offset + 1)
+    def written(self, _acknowledged: Sequence[Awaitable[Any]]) -> None:
+        """Note the changelog ends after the last :meth:`write`, now acknowledged."""
+        for partition, future, count in self.outbox.sent:
+            end = future.result().offset + count
+            self.ends[partition] = max(self.ends.get(partition, 0), end)

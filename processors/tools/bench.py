@@ -3,7 +3,8 @@
 Prints one table: the baseline (a bare aiokafka consumer reading the same pre-produced
 messages), Dealflow's end-to-end throughput with one worker and the projector as separate
 processes, as deployed (gates, detectors and projections on), and its ratio to the baseline,
-latency percentiles at a fixed offered load, the pure core's backtest throughput, and the
+for each worker runtime (``DEALFLOW_RUNTIME``: the Faust app and the batch loop, same core,
+same run), latency percentiles at a fixed offered load for each, the pure core's backtest throughput, and the
 memory of 1,000,000 open deals in state with the cost of one deadline round. Needs the local
 stack (`dealflow stack up`); everything it creates is its own.
 This module runs them and keeps the table; the measurements live in ``bench_kafka`` (input
@@ -20,7 +21,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -44,6 +47,8 @@ class BenchOptions:
     latency_seconds: float = 15.0
     backtest_messages: int = 1_000_000
     state_deals: int = 1_000_000
+    runtimes: tuple[str, ...] = ("faust", "batch")
+    """The worker runtimes measured end to end, each with its own topics, group and database."""
 
 
 @dataclass
@@ -97,27 +102,45 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
     """Run every measurement and return the table (progress goes to stderr)."""
     report = Report()
     report.add("machine", machine())
-    settings = bench_settings(base)
     end = datetime.now(timezone.utc) - timedelta(days=1)
     lines = simulated_lines(options.messages, end)
+    raw = 0.0
+    for runtime in options.runtimes:
+        settings = replace(bench_settings(base), runtime=runtime)
+        with deployment(base, settings, lines) as processes:
+            if not raw:
+                raw = baseline_rate(settings, len(lines))
+                report.add(f"baseline: raw aiokafka consume ({len(lines):,} msgs)", f"{raw:,.0f} msg/s")
+            processes += start_deployment(settings)
+            e2e = end_to_end(settings, len(lines), processes)
+            report.add(f"dealflow end to end, 1 worker ({runtime}) + projector (gates+detectors+projection)",
+                       f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline)")
+            for rate in options.latency_rates:
+                wait_until_idle(settings, processes)
+                count = int(rate * options.latency_seconds)
+                to_alert, to_row = latency(settings, rate, options.latency_seconds)
+                report.add(f"latency ({runtime}) produce -> alert at {rate:g} msg/s", percentiles(to_alert, count))
+                report.add(f"latency ({runtime}) produce -> PostgreSQL row at {rate:g} msg/s",
+                           percentiles(to_row, count))
+    big = simulated_lines(options.backtest_messages, end, seed=11)
+    report.add(f"backtest, pure core ({len(big):,} msgs)", f"{backtest_rate(big):,.0f} msg/s")
+    report.add(f"worker state, {options.state_deals:,} open deals", state_memory(options.state_deals))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report.add("bench process peak RSS", f"{peak:,.0f} MiB")
+    return report
+
+
+@contextmanager
+def deployment(base: Settings, settings: Settings, lines: list[str]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Topics and a database of ``settings``' own with ``lines`` produced; the processes started
+    into the yielded list are stopped and the database dropped afterwards."""
     ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
     with psycopg.connect(base.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{settings.database_url.rpartition("/")[2]}"')
     processes: list[subprocess.Popen[bytes]] = []
     try:
         produce_lines(settings, lines)
-        raw = baseline_rate(settings, len(lines))
-        report.add(f"baseline: raw aiokafka consume ({len(lines):,} msgs)", f"{raw:,.0f} msg/s")
-        processes = start_deployment(settings)
-        e2e = end_to_end(settings, len(lines), processes)
-        report.add("dealflow end to end, 1 worker + projector (gates+detectors+projection)",
-                   f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline)")
-        for rate in options.latency_rates:
-            wait_until_idle(settings, processes)
-            count = int(rate * options.latency_seconds)
-            to_alert, to_row = latency(settings, rate, options.latency_seconds)
-            report.add(f"latency produce -> alert at {rate:g} msg/s", percentiles(to_alert, count))
-            report.add(f"latency produce -> PostgreSQL row at {rate:g} msg/s", percentiles(to_row, count))
+        yield processes
     finally:
         for process in processes:
             if process.poll() is None:
@@ -125,9 +148,3 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
                 process.wait(30)
         with psycopg.connect(base.database_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_url.rpartition("/")[2]}" WITH (FORCE)')
-    big = simulated_lines(options.backtest_messages, end, seed=11)
-    report.add(f"backtest, pure core ({len(big):,} msgs)", f"{backtest_rate(big):,.0f} msg/s")
-    report.add(f"worker state, {options.state_deals:,} open deals", state_memory(options.state_deals))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    report.add("bench process peak RSS", f"{peak:,.0f} MiB")
-    return report

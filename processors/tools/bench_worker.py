@@ -18,7 +18,7 @@ def start_worker(settings: Settings, log_path: str, only: str | None = None) -> 
     """Start ``dealflow worker`` (``--only processors`` or ``projector`` with ``only``), logging to ``log_path``."""
     env = os.environ | {
         "DEALFLOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "DEALFLOW_DATABASE_URL": settings.database_url,
-        "DEALFLOW_APP_ID": settings.app_id, "DEALFLOW_METRICS_PORT": "0",
+        "DEALFLOW_APP_ID": settings.app_id, "DEALFLOW_METRICS_PORT": "0", "DEALFLOW_RUNTIME": settings.runtime,
         **{f"DEALFLOW_TOPIC_{name.upper()}": value for name, value in settings.topics.__dict__.items()},
     }
     log = open(log_path, "wb")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from processors.runtime.checkpoint import Batch, Offsets, checkpoint
+from processors.runtime.checkpoint import Batch, Checkpoints, Offsets, checkpoint
 from processors.runtime.state_store import StateStore, offset_key, parse_offset_key
 
 
@@ -30,8 +30,8 @@ class Broker:
         return future
 
     def store_states(self, error: Exception | None = None) -> Any:
-        async def store(offsets: Offsets) -> Sequence[Awaitable[Any]]:
-            self.log.append(f"write states+offsets {sorted(offsets.items())}")
+        async def store(batch: Batch) -> Sequence[Awaitable[Any]]:
+            self.log.append(f"write states+offsets {sorted(batch.offsets.items())}")
             return [self.pending("state", error)]
 
         return store
@@ -79,6 +79,37 @@ def test_a_refused_state_write_stops_before_the_commit() -> None:
         return broker.log
 
     assert run(scenario()) == ["write states+offsets [(('in', 3), 8)]", "refused state"]
+
+
+def test_background_checkpoints_run_one_after_another_in_order() -> None:
+    async def scenario() -> list[str]:
+        broker = Broker()
+        checkpoints = Checkpoints(broker.store_states(), broker.commit)
+        first = Batch(outputs=[broker.pending("fact 1", delay=0.05)])
+        first.read("in", 0, 1)
+        await checkpoints.submit(first)
+        broker.log.append("handling batch 2")  # the worker goes on while batch 1 waits for its acks
+        second = Batch(outputs=[broker.pending("fact 2", delay=0.001)])
+        second.read("in", 0, 2)
+        await checkpoints.submit(second)
+        await checkpoints.drain()
+        return broker.log
+
+    assert run(scenario()) == [
+        "handling batch 2", "ack fact 2", "ack fact 1", "write states+offsets [(('in', 0), 2)]", "ack state",
+        "commit [(('in', 0), 2)]", "write states+offsets [(('in', 0), 3)]", "ack state", "commit [(('in', 0), 3)]"]
+
+
+def test_a_failed_background_checkpoint_stops_the_next_one() -> None:
+    async def scenario() -> list[str]:
+        broker = Broker()
+        checkpoints = Checkpoints(broker.store_states(), broker.commit)
+        await checkpoints.submit(Batch(outputs=[broker.pending("fact 1", RuntimeError("refused"))]))
+        with pytest.raises(RuntimeError):
+            await checkpoints.submit(Batch(outputs=[broker.pending("fact 2")]))
+        return broker.log
+
+    assert "write states+offsets" not in " ".join(run(scenario()))
 
 
 def test_the_store_writes_each_touched_deal_once_and_restores_states_and_offsets() -> None:
