@@ -56,7 +56,10 @@ class Changelog:
         if not partitions:
             return 0
         started = time.monotonic()
-        consumer = AIOKafkaConsumer(enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024,
+        # "earliest": the reset that assign() starts races seek_to_beginning; with "latest" it
+        # could win and the restore would read nothing.
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest",
+                                    max_partition_fetch_bytes=4 * 1024 * 1024,
                                     fetch_max_bytes=32 * 1024 * 1024, **self.client)
         await consumer.start()
         count = 0
