@@ -5,7 +5,8 @@ messages), Dealflow's end-to-end throughput with one worker and the projector as
 processes, as deployed (gates, detectors and projections on), and its ratio to the baseline,
 for each worker runtime (``DEALFLOW_RUNTIME``: the Faust app and the batch loop, same core,
 same run), latency percentiles at a fixed offered load for each, the pure core's backtest throughput, and the
-memory of 1,000,000 open deals in state with the cost of one deadline round. Needs the local
+memory of 1,000,000 open deals in state with the cost of one deadline round, and the time the
+batch worker takes to restore 100,000 deals from its changelog. Needs the local
 stack (`dealflow stack up`); everything it creates is its own.
 This module runs them and keeps the table; the measurements live in ``bench_kafka`` (input
 and baseline), ``bench_worker`` (end to end), ``bench_latency`` and ``bench_state``.
@@ -33,6 +34,7 @@ from processors.kafka.topics import ensure_topics
 from processors.playbooks.loader import load_playbook
 from processors.tools.bench_kafka import baseline_rate, bench_settings, produce_lines
 from processors.tools.bench_latency import latency, percentiles
+from processors.tools.bench_recovery import recovery_time
 from processors.tools.bench_state import state_memory
 from processors.tools.bench_worker import end_to_end, start_deployment, wait_until_idle
 from processors.tools.simulate import SimulationSettings, simulate
@@ -47,6 +49,7 @@ class BenchOptions:
     latency_seconds: float = 15.0
     backtest_messages: int = 1_000_000
     state_deals: int = 1_000_000
+    recovery_deals: int = 100_000
     runtimes: tuple[str, ...] = ("faust", "batch")
     """The worker runtimes measured end to end, each with its own topics, group and database."""
 
@@ -112,9 +115,9 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
                 raw = baseline_rate(settings, len(lines))
                 report.add(f"baseline: raw aiokafka consume ({len(lines):,} msgs)", f"{raw:,.0f} msg/s")
             processes += start_deployment(settings)
-            e2e = end_to_end(settings, len(lines), processes)
+            e2e, worker = end_to_end(settings, len(lines), processes)
             report.add(f"dealflow end to end, 1 worker ({runtime}) + projector (gates+detectors+projection)",
-                       f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline)")
+                       f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline; the worker alone {worker:,.0f} msg/s)")
             for rate in options.latency_rates:
                 wait_until_idle(settings, processes)
                 count = int(rate * options.latency_seconds)
@@ -125,6 +128,9 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
     big = simulated_lines(options.backtest_messages, end, seed=11)
     report.add(f"backtest, pure core ({len(big):,} msgs)", f"{backtest_rate(big):,.0f} msg/s")
     report.add(f"worker state, {options.state_deals:,} open deals", state_memory(options.state_deals))
+    if options.recovery_deals:
+        report.add(f"batch worker state recovery, {options.recovery_deals:,} deals",
+                   recovery_time(bench_settings(base), options.recovery_deals))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report.add("bench process peak RSS", f"{peak:,.0f} MiB")
     return report
