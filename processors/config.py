@@ -44,6 +44,15 @@ def _float(name: str, default: str) -> float:
     return float(_number(name, default, float))
 
 
+RUNTIMES = ("batch", "faust")
+
+
+def _runtime(value: str) -> str:
+    if value not in RUNTIMES:
+        raise SettingsError(f"DEALFLOW_RUNTIME must be one of {', '.join(RUNTIMES)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Topics:
     """Topic names of the wire contract (each overridable by ``DEALFLOW_TOPIC_<NAME>``)."""
@@ -120,6 +129,8 @@ class Settings:
     producer_linger_ms: float = 0.0
     fetch_bytes: int = 64 * 1024
     kafka_security: KafkaSecuritySettings = field(default_factory=KafkaSecuritySettings)
+    runtime: str = "batch"
+    """The live worker's runtime: ``batch`` (a direct aiokafka batch loop) or ``faust`` (the Faust app)."""
 
     @property
     def deadline_topic(self) -> str:
@@ -148,4 +159,5 @@ class Settings:
             producer_linger_ms=_float("DEALFLOW_PRODUCER_LINGER_MS", "0"),
             fetch_bytes=_int("DEALFLOW_FETCH_BYTES", str(64 * 1024)),
             kafka_security=KafkaSecuritySettings.from_env(),
+            runtime=_runtime(_env("DEALFLOW_RUNTIME", "batch").lower()),
         )

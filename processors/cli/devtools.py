@@ -57,9 +57,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from processors.tools.bench import BenchOptions, run_bench
 
     options = BenchOptions(messages=args.messages, latency_seconds=args.latency_seconds,
-                           backtest_messages=args.backtest_messages, state_deals=args.state_deals)
+                           backtest_messages=args.backtest_messages, state_deals=args.state_deals,
+                           recovery_deals=args.recovery_deals)
     if args.latency_rate:
         options.latency_rates = tuple(args.latency_rate)
+    if args.runtime:
+        options.runtimes = tuple(args.runtime)
     print("==> dealflow bench (progress below; the table follows)", file=sys.stderr)
     report = run_bench(settings_of(args), options)
     print("| measurement | result |\n|---|---|")

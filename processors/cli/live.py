@@ -82,9 +82,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 0
     if args.only is None:
         start_projector(settings)
-    from processors.runtime.worker import run_worker
+    if settings.runtime == "batch":
+        from processors.runtime.batch_worker import run_batch_worker
 
-    run_worker(settings, args.loglevel)
+        run_batch_worker(settings)
+    else:
+        from processors.runtime.worker import run_worker
+
+        run_worker(settings, args.loglevel)
     return 0
 
 

@@ -167,6 +167,11 @@ def _add_devtools(sub: Any) -> None:
     p.add_argument("--latency-seconds", type=float, default=15.0, help="duration of each latency run")
     p.add_argument("--backtest-messages", type=int, default=1_000_000, help="size of the backtest run")
     p.add_argument("--state-deals", type=int, default=1_000_000, help="deals in the state-memory measurement")
+    p.add_argument("--recovery-deals", type=int, default=100_000,
+                   help="deals the batch worker restores from its changelog in the recovery measurement (0: skip)")
+    p.add_argument("--runtime", action="append", choices=("faust", "batch"), metavar="NAME",
+                   help="worker runtime measured end to end (faust or batch); repeat for several "
+                        "(default: both, in the same run)")
 
     p = _command(sub, "soak", devtools.cmd_soak,
                  "a steady load for minutes: worker memory and consumer lag over time",

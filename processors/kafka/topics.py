@@ -14,7 +14,8 @@ _TIMEOUT_MS = 30_000
 
 
 def ensure_topics(bootstrap: str, topics: list[str], partitions: int,
-                  options: dict[str, Any] | None = None, replicas: int | None = None) -> list[str]:
+                  options: dict[str, Any] | None = None, replicas: int | None = None,
+                  configs: dict[str, str] | None = None) -> list[str]:
     """Create the topics in ``topics`` that do not exist yet and return their names.
 
     Topics are created with ``partitions`` partitions and ``replicas`` replicas (default:
@@ -37,7 +38,7 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int,
         missing = [name for name in wanted if name not in existing]
         if not missing:
             return []
-        created = _create(admin, missing, partitions, replicas)
+        created = _create(admin, missing, partitions, replicas, configs or {})
         if created:
             admin.wait_for_topics(created, timeout_ms=_TIMEOUT_MS)
         return created
@@ -45,9 +46,11 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int,
         admin.close()
 
 
-def _create(admin: KafkaAdminClient, names: list[str], partitions: int, replicas: int) -> list[str]:
+def _create(admin: KafkaAdminClient, names: list[str], partitions: int, replicas: int,
+            configs: dict[str, str]) -> list[str]:
     """Send one CreateTopics request; return the names the broker actually created."""
-    spec = {name: {"num_partitions": partitions, "replication_factor": replicas} for name in names}
+    spec = {name: {"num_partitions": partitions, "replication_factor": replicas, "configs": configs}
+            for name in names}
     response = admin.create_topics(spec, timeout_ms=_TIMEOUT_MS, raise_errors=False)
     created: list[str] = []
     for result in response["topics"]:

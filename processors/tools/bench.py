@@ -3,13 +3,15 @@
 Prints one table: the baseline (a bare aiokafka consumer reading the same pre-produced
 messages), Dealflow's end-to-end throughput with one worker and the projector as separate
 processes, as deployed (gates, detectors and projections on), and its ratio to the baseline,
-latency percentiles at a fixed offered load, the projector alone (its batch writer putting the
-same messages' facts and alerts into PostgreSQL), the pure core's backtest throughput, and the
-memory of 1,000,000 open deals in state with the cost of one deadline round. Needs the local
+for each worker runtime (``DEALFLOW_RUNTIME``: the Faust app and the batch loop, same core,
+same run), latency percentiles at a fixed offered load for each, the projector alone (its batch
+writer putting the same messages' facts and alerts into PostgreSQL), the pure core's backtest
+throughput, the memory of 1,000,000 open deals in state with the cost of one deadline round,
+and the time the batch worker takes to restore 100,000 deals from its changelog. Needs the local
 stack (`dealflow stack up`); everything it creates is its own.
 This module runs them and keeps the table; the measurements live in ``bench_kafka`` (input
-and baseline), ``bench_worker`` (end to end), ``bench_latency``, ``bench_projector`` and
-``bench_state``.
+and baseline), ``bench_worker`` (end to end), ``bench_latency``, ``bench_projector``,
+``bench_recovery`` and ``bench_state``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -33,6 +37,7 @@ from processors.playbooks.loader import load_playbook
 from processors.tools.bench_kafka import baseline_rate, bench_settings, produce_lines
 from processors.tools.bench_latency import latency, percentiles
 from processors.tools.bench_projector import backtest_outputs, projector_rate
+from processors.tools.bench_recovery import recovery_time
 from processors.tools.bench_state import state_memory
 from processors.tools.bench_worker import end_to_end, start_deployment, wait_until_idle
 from processors.tools.simulate import SimulationSettings, simulate
@@ -47,6 +52,9 @@ class BenchOptions:
     latency_seconds: float = 15.0
     backtest_messages: int = 1_000_000
     state_deals: int = 1_000_000
+    recovery_deals: int = 100_000
+    runtimes: tuple[str, ...] = ("faust", "batch")
+    """The worker runtimes measured end to end, each with its own topics, group and database."""
 
 
 @dataclass
@@ -100,34 +108,26 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
     """Run every measurement and return the table (progress goes to stderr)."""
     report = Report()
     report.add("machine", machine())
-    settings = bench_settings(base)
     end = datetime.now(timezone.utc) - timedelta(days=1)
     lines = simulated_lines(options.messages, end)
-    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
-    with psycopg.connect(base.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{settings.database_url.rpartition("/")[2]}"')
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        produce_lines(settings, lines)
-        raw = baseline_rate(settings, len(lines))
-        report.add(f"baseline: raw aiokafka consume ({len(lines):,} msgs)", f"{raw:,.0f} msg/s")
-        processes = start_deployment(settings)
-        e2e = end_to_end(settings, len(lines), processes)
-        report.add("dealflow end to end, 1 worker + projector (gates+detectors+projection)",
-                   f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline)")
-        for rate in options.latency_rates:
-            wait_until_idle(settings, processes)
-            count = int(rate * options.latency_seconds)
-            to_alert, to_row = latency(settings, rate, options.latency_seconds)
-            report.add(f"latency produce -> alert at {rate:g} msg/s", percentiles(to_alert, count))
-            report.add(f"latency produce -> PostgreSQL row at {rate:g} msg/s", percentiles(to_row, count))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(30)
-        with psycopg.connect(base.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_url.rpartition("/")[2]}" WITH (FORCE)')
+    raw = 0.0
+    for runtime in options.runtimes:
+        settings = replace(bench_settings(base), runtime=runtime)
+        with deployment(base, settings, lines) as processes:
+            if not raw:
+                raw = baseline_rate(settings, len(lines))
+                report.add(f"baseline: raw aiokafka consume ({len(lines):,} msgs)", f"{raw:,.0f} msg/s")
+            processes += start_deployment(settings)
+            e2e, worker = end_to_end(settings, len(lines), processes)
+            report.add(f"dealflow end to end, 1 worker ({runtime}) + projector (gates+detectors+projection)",
+                       f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline; the worker alone {worker:,.0f} msg/s)")
+            for rate in options.latency_rates:
+                wait_until_idle(settings, processes)
+                count = int(rate * options.latency_seconds)
+                to_alert, to_row = latency(settings, rate, options.latency_seconds)
+                report.add(f"latency ({runtime}) produce -> alert at {rate:g} msg/s", percentiles(to_alert, count))
+                report.add(f"latency ({runtime}) produce -> PostgreSQL row at {rate:g} msg/s",
+                           percentiles(to_row, count))
     outputs = backtest_outputs(lines)
     report.add(f"projector alone, {len(outputs):,} facts and alerts into PostgreSQL",
                f"{projector_rate(base, outputs, base.projector_batch):,.0f} facts/s "
@@ -135,6 +135,29 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
     big = simulated_lines(options.backtest_messages, end, seed=11)
     report.add(f"backtest, pure core ({len(big):,} msgs)", f"{backtest_rate(big):,.0f} msg/s")
     report.add(f"worker state, {options.state_deals:,} open deals", state_memory(options.state_deals))
+    if options.recovery_deals:
+        report.add(f"batch worker state recovery, {options.recovery_deals:,} deals",
+                   recovery_time(bench_settings(base), options.recovery_deals))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report.add("bench process peak RSS", f"{peak:,.0f} MiB")
     return report
+
+
+@contextmanager
+def deployment(base: Settings, settings: Settings, lines: list[str]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Topics and a database of ``settings``' own with ``lines`` produced; the processes started
+    into the yielded list are stopped and the database dropped afterwards."""
+    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
+    with psycopg.connect(base.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{settings.database_url.rpartition("/")[2]}"')
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        produce_lines(settings, lines)
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(30)
+        with psycopg.connect(base.database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_url.rpartition("/")[2]}" WITH (FORCE)')

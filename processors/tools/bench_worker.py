@@ -18,7 +18,7 @@ def start_worker(settings: Settings, log_path: str, only: str | None = None) -> 
     """Start ``dealflow worker`` (``--only processors`` or ``projector`` with ``only``), logging to ``log_path``."""
     env = os.environ | {
         "DEALFLOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "DEALFLOW_DATABASE_URL": settings.database_url,
-        "DEALFLOW_APP_ID": settings.app_id, "DEALFLOW_METRICS_PORT": "0",
+        "DEALFLOW_APP_ID": settings.app_id, "DEALFLOW_METRICS_PORT": "0", "DEALFLOW_RUNTIME": settings.runtime,
         **{f"DEALFLOW_TOPIC_{name.upper()}": value for name, value in settings.topics.__dict__.items()},
     }
     log = open(log_path, "wb")
@@ -51,14 +51,16 @@ def last_projection(database_url: str) -> float:
 
 
 def end_to_end(settings: Settings, messages: int, processes: list[subprocess.Popen[bytes]],
-               timeout: float = 1800) -> float:
-    """Messages/s from the input topics to committed facts, alerts and projection rows.
+               timeout: float = 1800) -> tuple[float, float]:
+    """Messages/s from the input topics to committed facts, alerts and projection rows, and
+    messages/s of the worker alone (to its last input commit, seen within 0.2 s).
 
     From the first fact produced to the last projector commit, once the worker has committed
     every input offset and the projector has stored the end offsets of the output topics.
     """
     deadline = time.monotonic() + timeout
     wait_until_idle(settings, processes, timeout)
+    worker_done = time.time()
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     try:
         outputs = end_offsets(consumer, [settings.topics.events, settings.topics.alerts])
@@ -68,7 +70,8 @@ def end_to_end(settings: Settings, messages: int, processes: list[subprocess.Pop
                 raise TimeoutError("the projector did not finish the benchmark stream in time")
             time.sleep(0.2)
         started = first_timestamp(consumer, settings.topics.events) or time.time()
-        return messages / max(1e-6, last_projection(settings.database_url) - started)
+        return (messages / max(1e-6, last_projection(settings.database_url) - started),
+                messages / max(1e-6, worker_done - started))
     finally:
         consumer.close()
 

@@ -72,6 +72,7 @@ VARIABLES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("DEALFLOW_SESSION_TIMEOUT", "45", _attribute("session_timeout"), 45.0),
     ("DEALFLOW_PRODUCER_LINGER_MS", "20", _attribute("producer_linger_ms"), 20.0),
     ("DEALFLOW_FETCH_BYTES", "1048576", _attribute("fetch_bytes"), 1048576),
+    ("DEALFLOW_RUNTIME", " Faust ", _attribute("runtime"), "faust"),
     ("DEALFLOW_TOPIC_ENGAGEMENT", "e", _topic("engagement"), "e"),
     ("DEALFLOW_TOPIC_COMMANDS", "c", _topic("commands"), "c"),
     ("DEALFLOW_TOPIC_EVENTS", "f", _topic("events"), "f"),
