@@ -2,132 +2,36 @@
 
 Each detector looks at the deal state and the moment ``at`` and either reports a condition
 that is active (with ``since``, the moment it became true) or a future moment to wake up at.
-Windowed detectors find ``since`` by walking back through the moments their windows change.
+Windowed detectors find ``since`` by walking back through the moments their windows change
+(the shared pieces are in :mod:`processors.core.detection.findings`).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from statistics import median
-from typing import Any
 
+from processors.core.detection.findings import (
+    DAY,
+    Condition,
+    Findings,
+    as_days,
+    end_of_day,
+    iso_or_none,
+    shifted_descending,
+    since_by_walk,
+    since_of,
+    wake_after,
+)
 from processors.core.gates import missing_fields
 from processors.core.playbook_view import PlaybookView, view_of
 from processors.core.state import BuyerEngagement, DealState
 from schemas.base import Severity
 from schemas.playbook import Playbook
 
-DAY = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Condition:
-    """An alert condition that holds; ``identity`` changes when it is a new episode."""
-
-    type: str
-    severity: Severity
-    since: datetime
-    identity: str
-    details: dict[str, Any]
-    rule: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.type}/{self.rule or '-'}/{self.severity}"
-
-
-@dataclass
-class Findings:
-    active: list[Condition] = field(default_factory=list)
-    next_wake: datetime | None = None
-    """The earliest moment after the evaluation at which a condition may change."""
-
-    def wake_at(self, moment: datetime) -> None:
-        if self.next_wake is None or moment < self.next_wake:
-            self.next_wake = moment
-
-    def reached(self, at: datetime, since: datetime) -> bool:
-        """Whether a threshold at ``since`` is reached at ``at``; if not yet, wake up then.
-
-        Detectors build their :class:`Condition` (details and all) only when this is true.
-        """
-        if since <= at:
-            return True
-        self.wake_at(since)
-        return False
-
-
-@lru_cache(maxsize=256)
-def _days(value: float) -> timedelta:
-    """``value`` days (the values are the playbook's thresholds, so there are few of them)."""
-    return timedelta(days=value)
-
-
-@lru_cache(maxsize=4096)
-def end_of_day(day: date) -> datetime:
-    """The moment a date passes: the end of that day in UTC."""
-    return datetime.combine(day + DAY, time(0), tzinfo=timezone.utc)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    """RFC 3339, with ``Z`` for UTC as in the wire format's own timestamps."""
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
-
-
-def _since(active_at: Callable[[datetime], bool], points: Iterable[datetime], at: datetime) -> datetime | None:
-    """The moment a piecewise-constant condition last became true, if it holds at ``at``.
-
-    ``points`` are the moments the condition may change; it is constant from one to the next.
-    """
-    return _since_walk(active_at, iter(sorted({p for p in points if p <= at}, reverse=True)), at)
-
-
-def _since_walk(active_at: Callable[[datetime], bool], past: Iterator[datetime], at: datetime) -> datetime | None:
-    """:func:`_since`, given the distinct moments up to ``at`` the condition may change, latest first."""
-    if not active_at(at):
-        return None
-    since = next(past, at)
-    for point in past:
-        if not active_at(point):
-            break
-        since = point
-    return since
-
-
-def _shifted_descending(times: list[datetime], offsets: tuple[timedelta, ...], at: datetime) -> Iterator[datetime]:
-    """The distinct moments ``t + offset`` up to ``at`` (``t`` in ``times``, sorted), latest first.
-
-    As ``sorted({t + offset for t in times for offset in offsets if ... <= at}, reverse=True)``
-    (of equal moments, the one from the earliest time, as the set keeps), but lazily: a walk
-    back usually stops after a few moments.
-    """
-    positions = [bisect_right(times, at - offset) - 1 for offset in offsets]
-    while True:
-        latest: datetime | None = None
-        for position, offset in zip(positions, offsets, strict=True):
-            if position >= 0 and (latest is None or times[position] + offset > latest):
-                latest = times[position] + offset
-        if latest is None:
-            return
-        first, shift = len(times), offsets[0]
-        for k, offset in enumerate(offsets):
-            while positions[k] >= 0 and times[positions[k]] + offset == latest:
-                if positions[k] < first:
-                    first, shift = positions[k], offset
-                positions[k] -= 1
-        yield times[first] + shift
-
-
-def _wake_after(found: Findings, times: list[datetime], offsets: Iterable[timedelta], at: datetime) -> None:
-    """Wake at the first moment after ``at`` that a time in ``times`` (sorted) plus an offset reaches."""
-    for offset in offsets:
-        i = bisect_right(times, at - offset)
-        if i < len(times):
-            found.wake_at(times[i] + offset)
+__all__ = ["DAY", "DETECTORS", "Condition", "Findings", "end_of_day", "find"]
 
 
 # -- time in stage ([V2], [V3], [G6]) ----------------------------------------------------
@@ -167,7 +71,7 @@ def inactive(state: DealState, playbook: Playbook, at: datetime, found: Findings
     since = last + view_of(playbook).inactive
     if found.reached(at, since):
         found.active.append(Condition("deal.inactive", "warning", since, last.isoformat(),
-                                      {"last_activity_at": _iso(last),
+                                      {"last_activity_at": iso_or_none(last),
                                        "days_inactive": playbook.detectors.inactive_days}))
 
 
@@ -187,12 +91,12 @@ def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings
     threshold = ghosting_threshold_days(state, playbook)
     stage = view_of(playbook).stages.get(state.stage or "")
     severity: Severity = "critical" if stage is not None and stage.late else "warning"
-    since = max(touches[0] + _days(threshold), touches[needed - 1])
+    since = max(touches[0] + as_days(threshold), touches[needed - 1])
     if found.reached(at, since):
         found.active.append(Condition(
             "deal.ghosting", severity, since, touches[0].isoformat(),
-            {"unanswered_touches": len(touches), "first_unanswered_at": _iso(touches[0]),
-             "last_buyer_response_at": _iso(state.last_buyer_response_at),
+            {"unanswered_touches": len(touches), "first_unanswered_at": iso_or_none(touches[0]),
+             "last_buyer_response_at": iso_or_none(state.last_buyer_response_at),
              "silence_threshold_days": round(threshold, 4)}))
 
 
@@ -216,10 +120,10 @@ def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: F
         recent = in_window(x)
         return len(recent) >= d.single_threaded_min_engagements and _one_contact(recent)
 
-    _wake_after(found, times, (timedelta(0), window), at)
+    wake_after(found, times, (timedelta(0), window), at)
     if not active_at(at):
         return
-    since = _since(active_at, times + [t + window for t in times], at)
+    since = since_of(active_at, times + [t + window for t in times], at)
     if since is not None:
         contact = in_window(at)[0].contacts[0]
         found.active.append(Condition("deal.single_threaded", "warning", max(since, state.stage_entered_at or since),
@@ -295,7 +199,7 @@ def economic_buyer_silent(state: DealState, playbook: Playbook, at: datetime, fo
     since = anchor + view.economic_buyer_silent
     if found.reached(at, since):
         found.active.append(Condition("deal.economic_buyer_silent", "warning", since, anchor.isoformat(),
-                                      {"last_economic_buyer_engagement_at": _iso(state.last_economic_buyer_at),
+                                      {"last_economic_buyer_engagement_at": iso_or_none(state.last_economic_buyer_at),
                                        "silent_days": days}))
 
 
@@ -341,14 +245,14 @@ def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings
             if start is not None:
                 found.wake_at(start)
         else:
-            _wake_after(found, times, offsets, at)
+            wake_after(found, times, offsets, at)
         return
-    _wake_after(found, times, offsets, at)
+    wake_after(found, times, offsets, at)
 
     def active_at(x: datetime) -> bool:
         return _velocity_dropped(times, view, x)
 
-    since = _since_walk(active_at, _shifted_descending(times, offsets, at), at)
+    since = since_by_walk(active_at, shifted_descending(times, offsets, at), at)
     if since is not None:
         _, recent_rate, baseline_rate = _rates(times, view, since)
         found.active.append(Condition("velocity.dropped", "warning", since, "velocity",
