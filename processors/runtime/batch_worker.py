@@ -157,7 +157,7 @@ class BatchWorker:
         batch, self.batch = self.batch, Batch()
         if self.outbox.count:
             batch.outputs += await self.outbox.send()
-        if batch.handled or batch.outputs or self.store.dirty:
+        if batch.handled or batch.outputs or batch.offsets or self.store.dirty:
             batch.states = self.store.take_dirty()
             for pair, offset in batch.offsets.items():
                 self.store.offsets[pair] = offset
@@ -224,6 +224,8 @@ class BatchWorker:
             offset = self.store.offsets.get((tp.topic, tp.partition), 0)
             self.consumer.seek(tp, offset)
             self.next_offset[tp] = offset
+            if offset:  # the group may not have the restored offset (a crash between changelog and commit)
+                self.batch.offsets.setdefault((tp.topic, tp.partition), offset)
         self.unindexed.extend(self.store.deals_in(missing))
         log.warning("assigned partitions %s: %d deals in state (%d partitions restored from the changelog), "
                     "ready in %.1fs; %d deadlines to index", sorted(partitions), len(self.store), len(missing),

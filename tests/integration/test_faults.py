@@ -238,7 +238,9 @@ def test_worker_killed_ten_times_loses_and_duplicates_nothing(base_settings: Set
         try:
             while kills < KILLS and _committed(settings) < MESSAGES:
                 worker = WorkerProcess(settings, tmp_path / f"crash-{kills}.log", "--only", "processors",
-                                       extra_env={"DEALFLOW_COMMIT_INTERVAL": "0.3"})
+                                       # small fetches: the batch worker takes the stream in many
+                                       # rounds, so the kills land mid-stream, not after its end
+                                       extra_env={"DEALFLOW_COMMIT_INTERVAL": "0.3", "DEALFLOW_FETCH_BYTES": "2048"})
                 before = produced()
                 await_progress(worker, lambda start=before: produced() > start)
                 time.sleep(rng.uniform(0.0, 0.1))
