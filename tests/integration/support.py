@@ -193,3 +193,16 @@ def sample_backtest_outputs(runs: int, end: datetime = SAMPLE_END) -> list[tuple
     run_backtest(lines, default_playbook(), io.BytesIO(), None, as_of=end, errors=io.StringIO(),
                  sink=lambda kind, payload: outputs.append((kind, payload)))
     return outputs
+
+
+def committed_input(settings: Settings) -> int:
+    """How many input records (engagement and commands) the worker's consumer group has committed."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
+        inputs = (settings.topics.engagement, settings.topics.commands)
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic in inputs and meta.offset > 0)
+    finally:
+        admin.close()

@@ -22,7 +22,7 @@ from processors.kafka.clients import produce
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import run_backtest
 from processors.tools.simulate import SimulationSettings, simulate
-from tests.integration.support import WorkerProcess, await_progress, isolated, wait_for
+from tests.integration.support import WorkerProcess, await_progress, committed_input, isolated, wait_for
 
 MESSAGES = 8000
 KILLS = 4
@@ -45,18 +45,6 @@ def _read_all(consumer: KafkaConsumer, topic: str) -> list[dict[str, Any]]:
     return records
 
 
-def _committed(settings: Settings) -> int:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
-        inputs = (settings.topics.engagement, settings.topics.commands)
-        return sum(meta.offset for tp, meta in offsets.items() if tp.topic in inputs and meta.offset > 0)
-    finally:
-        admin.close()
-
-
 def test_a_killed_batch_worker_resumes_from_its_changelog(base_settings: Settings, tmp_path: Path) -> None:
     messages = _messages()
     expected: list[tuple[str, dict[str, Any]]] = []
@@ -71,7 +59,7 @@ def test_a_killed_batch_worker_resumes_from_its_changelog(base_settings: Setting
         outputs = [TopicPartition(settings.topics.events, p) for p in range(settings.partitions)]
         produced = lambda: sum(watch.end_offsets(outputs).values())  # noqa: E731
         kills = 0
-        while kills < KILLS and _committed(settings) < MESSAGES:
+        while kills < KILLS and committed_input(settings) < MESSAGES:
             worker = WorkerProcess(settings, tmp_path / f"crash-{kills}.log", "--only", "processors",
                                    extra_env={"DEALFLOW_RUNTIME": "batch"})
             before = produced()
@@ -83,7 +71,8 @@ def test_a_killed_batch_worker_resumes_from_its_changelog(base_settings: Setting
         final = WorkerProcess(settings, tmp_path / "final.log", "--only", "processors",
                               extra_env={"DEALFLOW_RUNTIME": "batch"})
         try:
-            wait_for(lambda: _committed(settings) >= MESSAGES, timeout=300, what="all input committed", worker=final)
+            wait_for(lambda: committed_input(settings) >= MESSAGES, timeout=300, what="all input committed",
+                     worker=final)
             restored = [line for line in final.output().splitlines() if "assigned partitions" in line]
         finally:
             final.stop()

@@ -37,6 +37,7 @@ from tests.integration.support import (
     REPO_ROOT,
     WorkerProcess,
     await_progress,
+    committed_input,
     isolated,
     settings_env,
     snapshot,
@@ -76,22 +77,10 @@ def _read_all(settings: Settings, topic: str) -> list[dict[str, Any]]:
         consumer.close()
 
 
-def _committed(settings: Settings) -> int:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
-        inputs = (settings.topics.engagement, settings.topics.commands)
-        return sum(meta.offset for tp, meta in offsets.items() if tp.topic in inputs and meta.offset > 0)
-    finally:
-        admin.close()
-
-
 def _run_to_end(settings: Settings, log: Path, total: int) -> None:
     worker = WorkerProcess(settings, log, "--only", "processors")
     try:
-        wait_for(lambda: _committed(settings) >= total, timeout=max(900.0, total / 50), what="all input committed",
+        wait_for(lambda: committed_input(settings) >= total, timeout=max(900.0, total / 50), what="all input committed",
                  worker=worker)
         time.sleep(3)  # the last flush and commit
     finally:
@@ -152,7 +141,7 @@ def _projected(settings: Settings) -> int:
 
 def _pipeline_done(settings: Settings, total: int) -> bool:
     try:
-        if _committed(settings) < total:
+        if committed_input(settings) < total:
             return False
         return _projected(settings) >= _end_offsets(settings, [settings.topics.events, settings.topics.alerts])
     except KafkaError:
@@ -236,7 +225,7 @@ def test_worker_killed_ten_times_loses_and_duplicates_nothing(base_settings: Set
         outputs = [TopicPartition(settings.topics.events, p) for p in range(settings.partitions)]
         produced = lambda: sum(watch.end_offsets(outputs).values())  # noqa: E731
         try:
-            while kills < KILLS and _committed(settings) < MESSAGES:
+            while kills < KILLS and committed_input(settings) < MESSAGES:
                 worker = WorkerProcess(settings, tmp_path / f"crash-{kills}.log", "--only", "processors",
                                        # small fetches: the batch worker takes the stream in many
                                        # rounds, so the kills land mid-stream, not after its end
