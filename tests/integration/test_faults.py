@@ -165,7 +165,9 @@ def _assert_same_as_clean(settings: Settings, clean: tuple[Any, Any, Any]) -> No
 def _stream_under_way(settings: Settings, tmp_path: Path) -> WorkerProcess:
     """The stream produced and a full worker (processors and projector) projecting it."""
     _produce(settings, _messages())
-    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    # Small fetches: the batch worker takes the stream in many rounds, so it is still under way
+    # when the fault comes, not already finished.
+    worker = WorkerProcess(settings, tmp_path / "worker.log", extra_env={"DEALFLOW_FETCH_BYTES": "2048"})
     wait_for(lambda: _projected(settings) > 0, timeout=180, what="projection under way", worker=worker)
     return worker
 
