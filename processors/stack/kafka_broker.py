@@ -110,6 +110,29 @@ def cluster_id_at(address: str) -> str | None:
     return cluster_id or None
 
 
+def group_coordinator_at(address: str) -> bool:
+    """Whether the broker at ``address`` names a group coordinator (it creates ``__consumer_offsets`` on first ask)."""
+    from kafka import KafkaAdminClient
+
+    with _quiet_kafka_client():
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=address,
+                client_id="dealflow-stack",
+                bootstrap_timeout_ms=PROBE_TIMEOUT_MS,
+                request_timeout_ms=PROBE_TIMEOUT_MS,
+            )
+        except Exception:  # noqa: BLE001 - not answering yet
+            return False
+        try:
+            admin.list_group_offsets({"dealflow-stack-probe": None})
+        except Exception:  # noqa: BLE001 - CoordinatorNotAvailable while __consumer_offsets is created
+            return False
+        finally:
+            admin.close()
+    return True
+
+
 def managed_pid(paths: KafkaPaths) -> int | None:
     """Pid of the broker we started, if it is still running (checked against its command line)."""
     try:
@@ -160,7 +183,7 @@ def start_kafka(settings: Settings) -> Broker:
 
 
 def wait_for_kafka(broker: Broker, settings: Settings, deadline: Deadline) -> None:
-    """Block until ``broker`` answers a metadata request; StackError (with log tail) otherwise."""
+    """Block until ``broker`` answers metadata and group-coordinator requests; StackError (with log tail) otherwise."""
     if broker.ready:
         return
     paths = KafkaPaths.of(settings)
@@ -174,7 +197,8 @@ def wait_for_kafka(broker: Broker, settings: Settings, deadline: Deadline) -> No
                 f"the Kafka broker exited during startup ({exit_code}); "
                 f"last lines of {paths.log}:\n{log_tail(paths.log)}"
             )
-        if port_open(HOST, BROKER_PORT) and cluster_id_at(broker.address) is not None:
+        if (port_open(HOST, BROKER_PORT) and cluster_id_at(broker.address) is not None
+                and group_coordinator_at(broker.address)):
             broker.ready = True
             note(f"Kafka answered after {time.monotonic() - started:.1f} s")
             return

@@ -198,10 +198,18 @@ def sample_backtest_outputs(runs: int, end: datetime = SAMPLE_END) -> list[tuple
 def committed_input(settings: Settings) -> int:
     """How many input records (engagement and commands) the worker's consumer group has committed."""
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
+        for attempt in range(20):
+            try:
+                offsets = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
+                break
+            except KafkaError as error:  # the coordinator moves or loads during restarts and fresh starts
+                if not getattr(error, "retriable", False) or attempt == 19:
+                    raise
+                time.sleep(0.5)
         inputs = (settings.topics.engagement, settings.topics.commands)
         return sum(meta.offset for tp, meta in offsets.items() if tp.topic in inputs and meta.offset > 0)
     finally:
