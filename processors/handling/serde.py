@@ -4,7 +4,8 @@ A deal's stored state is a JSON array (format 2): the format number, then the va
 :data:`STORED_FIELDS` in that order, with the state's own records (evidence entries, buyer
 engagements, open alerts and their alerts) as arrays of their fields' values too. The field
 names are not repeated in every stored state, which keeps a large table about half the size.
-Fields are only ever appended (a shorter array loads with the defaults of the fields it lacks);
+Fields are only ever appended, to the state and to its records alike (a shorter array loads with
+the defaults of the fields it lacks, so a field appended later must have a default);
 reordering or removing one needs a new format number. States stored as JSON objects (format 1,
 ``model_dump_json``) still load.
 """
@@ -68,9 +69,9 @@ def _unpacked(row: list[Any]) -> dict[str, Any]:
     data = dict(zip(STORED_FIELDS, row[1:], strict=False))
     for name, fields in _RECORD_FIELDS.items():
         if name in data:
-            data[name] = [dict(zip(fields, record, strict=True)) for record in data[name]]
+            data[name] = [dict(zip(fields, record, strict=False)) for record in data[name]]
     if "open_alerts" in data:
-        data["open_alerts"] = {key: {"alert": dict(zip(_ALERT_FIELDS, alert, strict=True)), "identity": identity}
+        data["open_alerts"] = {key: {"alert": dict(zip(_ALERT_FIELDS, alert, strict=False)), "identity": identity}
                                for key, (alert, identity) in data["open_alerts"].items()}
     return data
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.handling.serde import state_from_json, state_to_json, to_bytes
+from processors.handling.serde import STORED_FIELDS, state_from_json, state_to_json, to_bytes
 from schemas.alerts import Alert
 from tests.builders import Deal, create, msg, next_step
 
@@ -58,3 +59,19 @@ def test_a_state_stored_as_a_json_object_by_earlier_versions_loads_equal() -> No
     assert loaded == state
     assert state_to_json(loaded) == state_to_json(state)
     assert state_to_json(state).startswith("[2,") and len(state_to_json(state)) < len(old_format)
+
+
+def test_records_stored_before_a_field_was_appended_load_with_its_default() -> None:
+    state = _stored_deal().state
+    assert state.open_alerts and state.evidence and state.buyer_engagements
+    row = json.loads(state_to_json(state))
+    evidence, engagements, open_alerts = (STORED_FIELDS.index(name) + 1
+                                          for name in ("evidence", "buyer_engagements", "open_alerts"))
+    row[evidence] = [entry[:-1] for entry in row[evidence]]  # as if ``valid`` came later
+    row[engagements] = [engagement[:-1] for engagement in row[engagements]]  # ``contacts``
+    row[open_alerts] = {key: [alert[:-1], identity] for key, (alert, identity) in row[open_alerts].items()}
+    loaded = state_from_json("d1", json.dumps(row))
+    assert [e.valid for e in loaded.evidence] == [True] * len(state.evidence)
+    assert all(e.contacts == [] for e in loaded.buyer_engagements)
+    assert all(entry.alert.details == {} for entry in loaded.open_alerts.values())
+    assert loaded.open_alerts.keys() == state.open_alerts.keys()
