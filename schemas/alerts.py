@@ -1,7 +1,17 @@
 """Alerts (topic ``dealflow.alerts``): what needs someone's attention.
 
-An alert is published with ``status: "raised"``; condition alerts are published again with
-the same ``alert_id`` and ``status: "resolved"`` when the condition clears.
+Two kinds, told apart by ``kind``:
+
+- a **condition** (stalled, inactive, ghosting, overdue, ...) is *open* from ``raised`` until
+  ``resolved``. While open it has one ``alert_id``; a change to it (an escalation, a detail that
+  moved on, an acknowledgement, a snooze and its end) is published again with the same id and
+  ``status: "updated"``. A deal that closes resolves its open conditions.
+- a **notification** (a refused stage change, a late stage entered, momentum, ...) is raised by
+  one message, published once with ``status: "raised"`` and is never open.
+
+``notify`` says whether a person should be told about this record (a chat bot or an inbox
+follows it): true for a new condition or notification, an escalation of an episode nobody has
+acknowledged, and a snoozed condition that still holds when the snooze ends; false otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +23,13 @@ from pydantic import AwareDatetime, Field
 from schemas.base import Severity, WireModel
 
 
+AlertKind = Literal["condition", "notification"]
+AlertStatus = Literal["raised", "updated", "resolved"]
+NOTIFICATION_TYPES = frozenset({"gate.rejected", "deal.late_stage_entered", "stakeholders.review_requested",
+                                "momentum.detected"})
+"""The alert types raised once by a single message (``kind: "notification"``)."""
+
+
 class Alert(WireModel):
     """The alert envelope shared by every alert type."""
 
@@ -20,10 +37,20 @@ class Alert(WireModel):
     type: str = Field(min_length=1, max_length=64)
     deal_id: str
     severity: Severity
-    status: Literal["raised", "resolved"] = "raised"
+    status: AlertStatus = "raised"
     raised_at: AwareDatetime
     resolved_at: AwareDatetime | None = None
     stage: str | None
     owner_id: str | None
     caused_by: str | None
     details: dict[str, Any] = Field(default_factory=dict)
+    # Appended fields (a deal's stored open alerts keep the field order): keep new ones last.
+    kind: AlertKind = "condition"
+    team: str | None = None
+    """The team of the deal's owner in the playbook (``[[teams]]``), if any."""
+    updated_at: AwareDatetime | None = None
+    """When this record's change happened (``status: "updated"``); the raise's own moment otherwise."""
+    acknowledged_by: str | None = None
+    acknowledged_at: AwareDatetime | None = None
+    snoozed_until: AwareDatetime | None = None
+    notify: bool = True

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, WithJsonSchema
+from pydantic import AwareDatetime, Field, WithJsonSchema
 
 from schemas.base import Envelope, Evidence, NextStep
 
@@ -88,7 +88,27 @@ class DealClose(Envelope):
     reason: str | None = Field(default=None, max_length=128)
 
 
-Command = DealCreate | DealUpdate | EvidenceRecord | StageChange | DealDisqualify | DealClose
+class AlertAcknowledge(Envelope):
+    """Someone has seen an open condition alert and owns it: no re-notification for this episode."""
+
+    type: Literal["alert.acknowledge"]
+    alert_id: str = Field(min_length=1, max_length=64)
+    acknowledged_by: str = Text
+    note: str | None = Field(default=None, max_length=10000)
+
+
+class AlertSnooze(Envelope):
+    """Silence an open condition alert until ``until``; if it still holds then, it comes back."""
+
+    type: Literal["alert.snooze"]
+    alert_id: str = Field(min_length=1, max_length=64)
+    until: AwareDatetime
+    snoozed_by: str = Text
+    note: str | None = Field(default=None, max_length=10000)
+
+
+Command = (DealCreate | DealUpdate | EvidenceRecord | StageChange | DealDisqualify | DealClose
+           | AlertAcknowledge | AlertSnooze)
 
 COMMAND_MODELS: tuple[type[Envelope], ...] = (
     DealCreate,
@@ -97,4 +117,6 @@ COMMAND_MODELS: tuple[type[Envelope], ...] = (
     StageChange,
     DealDisqualify,
     DealClose,
+    AlertAcknowledge,
+    AlertSnooze,
 )

@@ -75,6 +75,7 @@ Signal = Literal[
     "buyer_action",
     "implementation_discussed",
     "competitor_discussed",
+    "pricing_feedback",
 ]
 
 

@@ -26,6 +26,8 @@ RejectionReason = Literal[
     "deal_closed",
     "unknown_deal",
     "already_exists",
+    "unknown_alert",
+    "invalid_snooze",
 ]
 
 
@@ -133,6 +135,27 @@ class CommandRejected(Fact):
     missing_fields: list[str] = Field(default_factory=list)
 
 
+class AlertAcknowledged(Fact):
+    """An open condition alert was acknowledged (``alert.acknowledge``)."""
+
+    type: Literal["alert.acknowledged"] = "alert.acknowledged"
+    alert_id: str
+    alert_type: str
+    acknowledged_by: str
+    note: str | None = None
+
+
+class AlertSnoozed(Fact):
+    """An open condition alert was snoozed until ``until`` (``alert.snooze``)."""
+
+    type: Literal["alert.snoozed"] = "alert.snoozed"
+    alert_id: str
+    alert_type: str
+    until: AwareDatetime
+    snoozed_by: str
+    note: str | None = None
+
+
 AnyFact = Annotated[
     DealCreated
     | DealUpdated
@@ -145,7 +168,9 @@ AnyFact = Annotated[
     | DealDisqualified
     | DealWon
     | DealLost
-    | CommandRejected,
+    | CommandRejected
+    | AlertAcknowledged
+    | AlertSnoozed,
     Field(discriminator="type"),
 ]
 
@@ -162,4 +187,6 @@ FACT_MODELS: tuple[type[Fact], ...] = (
     DealWon,
     DealLost,
     CommandRejected,
+    AlertAcknowledged,
+    AlertSnoozed,
 )
