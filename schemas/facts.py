@@ -69,6 +69,9 @@ class EngagementRecorded(Fact):
     type: Literal["engagement.recorded"] = "engagement.recorded"
     engagement_type: str
     engagement: dict[str, Any]
+    momentum: list[str] = Field(default_factory=list)
+    """The progress signals it showed that were reported (``momentum.detected``); each is
+    reported once per deal within the playbook's ``momentum_repeat_days``."""
 
 
 class EvidenceRecorded(Fact):

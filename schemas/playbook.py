@@ -70,6 +70,13 @@ class Detectors(PlaybookModel):
     velocity_baseline_days: float = Field(default=28, gt=0)
     velocity_drop_ratio: float = Field(default=0.5, gt=0)
     velocity_min_baseline: int = Field(default=4, ge=1)
+    momentum_repeat_days: float = Field(default=14, ge=0)
+    """A progress signal is reported once per deal within this many days."""
+    new_stakeholder_after_days: float = Field(default=7, ge=0)
+    """Contacts a deal meets in its first days (a week) are its first contacts, not new stakeholders."""
+    faster_responses_min: int = Field(default=3, ge=1)
+    """``faster_responses``: the median of the latest this many response times against the earlier ones."""
+    faster_responses_ratio: float = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
     def _check_windows(self) -> "Detectors":

@@ -11,8 +11,10 @@ from processors.core.engagement_kinds import (
     is_buyer_engagement,
     is_buyer_response,
     is_outbound_touch,
+    is_substantive_discussion,
+    stakeholders_met,
 )
-from processors.core.state import BuyerEngagement, DealState
+from processors.core.state import MAX_STAKEHOLDERS, BuyerEngagement, DealState
 
 HISTORY = timedelta(days=90)
 """Buyer engagements older than this (behind the newest) are dropped; windows must fit in it."""
@@ -54,6 +56,11 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
             update["buyer_engagements"], update["engagement_times"] = engagements, [e.at for e in engagements]
         if any(contacts.get(person) == "economic_buyer" for person in people):
             update["last_economic_buyer_at"] = _latest(state.last_economic_buyer_at, at)
+    if is_substantive_discussion(engagement):
+        update["last_substantive_at"] = _latest(state.last_substantive_at, at)
+    met = [person for person in stakeholders_met(engagement) if person not in state.stakeholders]
+    if met and len(state.stakeholders) < MAX_STAKEHOLDERS:
+        update["stakeholders"] = sorted({*state.stakeholders, *met})[:MAX_STAKEHOLDERS]
     if engagement.get("type") == "meeting.held":
         update["meetings_held"] = state.meetings_held + 1
         update["longest_meeting_minutes"] = max(state.longest_meeting_minutes, engagement["duration_minutes"])

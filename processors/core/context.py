@@ -44,7 +44,7 @@ class Context:
         *,
         stage: str | None = None,
     ) -> None:
-        """Raise an alert caused once by the current message (never resolved)."""
+        """Raise a notification: an alert caused once by the current message (never open)."""
         self.alerts.append(
             Alert(
                 alert_id=message_alert_id(self.state.deal_id, alert_type, self.message.event_id),
@@ -57,6 +57,8 @@ class Context:
                 owner_id=self.state.owner_id,
                 caused_by=self.message.event_id,
                 details=details,
+                kind="notification",
+                updated_at=self.message.occurred_at,
             )
         )
 
@@ -67,8 +69,9 @@ class Context:
         requested: dict[str, Any],
         missing_criteria: list[str] | None = None,
         missing_fields: list[str] | None = None,
+        notify: bool = True,
     ) -> None:
-        """Refuse the command: a ``command.rejected`` fact and a ``gate.rejected`` alert."""
+        """Refuse the command: a ``command.rejected`` fact and (``notify``) a ``gate.rejected`` alert."""
         criteria = missing_criteria or []
         fields_ = missing_fields or []
         self.add(
@@ -80,6 +83,8 @@ class Context:
             missing_criteria=criteria,
             missing_fields=fields_,
         )
+        if not notify:
+            return
         self.alert(
             "gate.rejected",
             "warning",

@@ -19,6 +19,8 @@ from processors.core.evolve import evolve
 from processors.core.state import DealState
 from schemas.alerts import Alert
 from schemas.commands import (
+    AlertAcknowledge,
+    AlertSnooze,
     DealClose,
     DealCreate,
     DealDisqualify,
@@ -46,6 +48,8 @@ _HANDLERS: dict[type, Any] = {
     StageChange: handlers.change_stage,
     DealDisqualify: handlers.disqualify,
     DealClose: handlers.close,
+    AlertAcknowledge: handlers.acknowledge,
+    AlertSnooze: handlers.snooze,
 }
 
 

@@ -47,3 +47,20 @@ def engagement_contacts(engagement: dict[str, Any]) -> list[str]:
         return list(engagement.get("contact_ids") or [])
     contact = engagement.get("contact_id")
     return [contact] if contact else []
+
+
+def is_substantive_discussion(engagement: dict[str, Any]) -> bool:
+    """``[G6]``: a meeting held, a connected call, or pricing feedback from the buyer (not any reply)."""
+    kind = engagement.get("type")
+    if kind == "meeting.held":
+        return True
+    if kind == "call.logged":
+        return bool(engagement.get("connected"))
+    return kind == "signal.observed" and engagement.get("signal") == "pricing_feedback"
+
+
+def stakeholders_met(engagement: dict[str, Any]) -> list[str]:
+    """The buyer contacts a message adds to the deal or brings to a meeting held (``[S2]``)."""
+    if engagement.get("type") in ("stakeholder.added", "meeting.held"):
+        return engagement_contacts(engagement)
+    return []

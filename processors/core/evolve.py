@@ -11,10 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 from processors.core.activity import after_engagement
+from processors.core.detection.control import acknowledged, find_open, snoozed, with_alert
 from processors.core.gates import contacts_after
 from processors.core.state import MAX_PENDING_ENGAGEMENT, SEEN_WINDOW, DealState, EvidenceEntry
 from schemas.base import NextStep
 from schemas.facts import (
+    AlertAcknowledged,
+    AlertSnoozed,
     DealCreated,
     DealDisqualified,
     DealLost,
@@ -67,9 +70,31 @@ def _engagement(state: DealState, fact: EngagementRecorded) -> dict[str, Any]:
         return {}  # a closed deal stays closed: no detector reads its activity history any more
     contacts = contacts_after(fact.engagement, state.contacts)
     update = after_engagement(state, fact.engagement, fact.occurred_at, contacts) | {"contacts": contacts}
+    if fact.momentum:
+        update |= _momentum(state, fact)
     if not state.exists:
         update["pending_engagement"] = [*state.pending_engagement, fact.engagement][-MAX_PENDING_ENGAGEMENT:]
     return update
+
+
+def _momentum(state: DealState, fact: EngagementRecorded) -> dict[str, Any]:
+    """When the engagement's reported progress signals were reported (once per window)."""
+    return {"momentum_reported": {**state.momentum_reported, **dict.fromkeys(fact.momentum, fact.occurred_at)}}
+
+
+def _acknowledged(state: DealState, fact: AlertAcknowledged) -> dict[str, Any]:
+    found = find_open(state, fact.alert_id)
+    if found is None:
+        return {}
+    change = acknowledged(found[1].alert, fact.acknowledged_by, fact.occurred_at)
+    return {"open_alerts": with_alert(state, fact.alert_id, change)}
+
+
+def _snoozed(state: DealState, fact: AlertSnoozed) -> dict[str, Any]:
+    found = find_open(state, fact.alert_id)
+    if found is None:
+        return {}
+    return {"open_alerts": with_alert(state, fact.alert_id, snoozed(found[1].alert, fact.until, fact.occurred_at))}
 
 
 def _evidence(state: DealState, fact: EvidenceRecorded) -> dict[str, Any]:
@@ -117,7 +142,20 @@ _APPLY: dict[str, Callable[[DealState, Any], dict[str, Any]]] = {
     "deal.disqualified": _closed,
     "deal.won": _closed,
     "deal.lost": _closed,
+    "alert.acknowledged": _acknowledged,
+    "alert.snoozed": _snoozed,
 }
+
+NOT_ACTIVITY = frozenset({"command.rejected", "alert.acknowledged", "alert.snoozed"})
+"""Facts of a message that is not activity with the deal: a refused command, handling an alert."""
+
+
+def is_activity(fact: Fact) -> bool:
+    """Engagement with the deal, or an accepted command that changed it (not an empty update)."""
+    kind = fact.type  # type: ignore[attr-defined]
+    if kind == "deal.updated":
+        return bool(fact.changes)  # type: ignore[attr-defined]
+    return kind not in NOT_ACTIVITY
 
 
 def evolve(state: DealState, fact: Fact) -> DealState:
@@ -130,7 +168,7 @@ def evolve(state: DealState, fact: Fact) -> DealState:
         seen = state.seen  # a message's later facts find its id last, without a scan
         if not (seen and seen[-1] == fact.caused_by) and fact.caused_by not in seen:
             update["seen"] = [*state.seen[-(SEEN_WINDOW - 1):], fact.caused_by]
-        if state.last_activity_at is None or fact.occurred_at > state.last_activity_at:
+        if is_activity(fact) and (state.last_activity_at is None or fact.occurred_at > state.last_activity_at):
             update["last_activity_at"] = fact.occurred_at
     return state.updated(update) if update else state
 

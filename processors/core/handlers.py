@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from processors.core.context import Context
+from processors.core.detection.control import acknowledged, find_open, snoozed
 from processors.core.gates import (
     contacts_after,
     criteria_met_by,
@@ -14,9 +15,21 @@ from processors.core.gates import (
     stages_to_clear,
 )
 from processors.core.momentum import signals
+from processors.core.state import OpenAlert
 from schemas.base import Evidence, NextStep
-from schemas.commands import DealClose, DealCreate, DealDisqualify, DealUpdate, EvidenceRecord, StageChange
+from schemas.commands import (
+    AlertAcknowledge,
+    AlertSnooze,
+    DealClose,
+    DealCreate,
+    DealDisqualify,
+    DealUpdate,
+    EvidenceRecord,
+    StageChange,
+)
 from schemas.facts import (
+    AlertAcknowledged,
+    AlertSnoozed,
     DealCreated,
     DealDisqualified,
     DealLost,
@@ -77,10 +90,11 @@ def _evidence_from_engagement(ctx: Context, engagement: dict[str, Any], contacts
 def engagement(ctx: Context) -> None:
     """Record engagement; once the deal is open, let it satisfy criteria (``[T4]``)."""
     data = ctx.message.model_dump(mode="json")
-    ctx.add(EngagementRecorded, engagement_type=ctx.message.type, engagement=data)
-    if ctx.state.exists and not ctx.state.is_terminal:
+    is_open = ctx.state.exists and not ctx.state.is_terminal
+    found = signals(ctx.state, data, ctx.message.occurred_at, ctx.playbook) if is_open else []
+    ctx.add(EngagementRecorded, engagement_type=ctx.message.type, engagement=data, momentum=found)
+    if is_open:
         _evidence_from_engagement(ctx, data, contacts_after(data, ctx.state.contacts))
-        found = signals(ctx.state, data, ctx.message.occurred_at)
         if found:
             ctx.alert("momentum.detected", "info", {"signals": found})
 
@@ -258,3 +272,40 @@ def close(ctx: Context) -> None:
                    _requested(ctx, "won"), criteria, [])
         return
     ctx.add(DealWon, **common)
+
+
+# -- alert control --------------------------------------------------------------------------
+def _refuse_unknown_alert(ctx: Context, alert_id: str) -> OpenAlert | None:
+    """The deal's open alert ``alert_id``, or None after refusing the command (no notification)."""
+    found = find_open(ctx.state, alert_id) if ctx.state.exists else None
+    if found is None:
+        ctx.reject("unknown_alert", f"deal {ctx.state.deal_id!r} has no open alert {alert_id!r}",
+                   _requested(ctx, alert_id), notify=False)
+        return None
+    return found[1]
+
+
+def acknowledge(ctx: Context) -> None:
+    """``alert.acknowledge``: someone owns the open alert; its later changes notify nobody."""
+    msg: AlertAcknowledge = ctx.message  # type: ignore[assignment]
+    entry = _refuse_unknown_alert(ctx, msg.alert_id)
+    if entry is None:
+        return
+    ctx.add(AlertAcknowledged, alert_id=msg.alert_id, alert_type=entry.alert.type,
+            acknowledged_by=msg.acknowledged_by, note=msg.note)
+    ctx.alerts.append(acknowledged(entry.alert, msg.acknowledged_by, msg.occurred_at))
+
+
+def snooze(ctx: Context) -> None:
+    """``alert.snooze``: silence the open alert until ``until``; it comes back then if it still holds."""
+    msg: AlertSnooze = ctx.message  # type: ignore[assignment]
+    entry = _refuse_unknown_alert(ctx, msg.alert_id)
+    if entry is None:
+        return
+    if msg.until <= msg.occurred_at:
+        ctx.reject("invalid_snooze", f"snooze until {msg.until.isoformat()} is not after the command's own time",
+                   _requested(ctx, msg.alert_id), notify=False)
+        return
+    ctx.add(AlertSnoozed, alert_id=msg.alert_id, alert_type=entry.alert.type, until=msg.until,
+            snoozed_by=msg.snoozed_by, note=msg.note)
+    ctx.alerts.append(snoozed(entry.alert, msg.until, msg.occurred_at))

@@ -1,4 +1,4 @@
-"""Progress signals ([S1]-[S7]) that one engagement message shows."""
+"""Progress signals ([S1]-[S7]) that one engagement message shows, reported at most once per window."""
 
 from __future__ import annotations
 
@@ -6,29 +6,65 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
-from processors.core.engagement_kinds import is_buyer_response
+from processors.core.engagement_kinds import is_buyer_response, stakeholders_met
+from processors.core.playbook_view import view_of
 from processors.core.state import DealState
+from schemas.playbook import Playbook
 
-FASTER_RESPONSE_RATIO = 0.5
-MIN_RESPONSES_FOR_SPEED = 2
+MEETINGS_FOR_A_TREND = 2
+"""``[S7]``: meetings grow against at least this many held before."""
+LONGER = 1.25
+"""``longer_meetings``: at least this many times the longest meeting before."""
 
 
-def signals(state: DealState, engagement: dict[str, Any], at: datetime) -> list[str]:
+def _new_stakeholder(state: DealState, engagement: dict[str, Any], at: datetime, playbook: Playbook) -> bool:
+    """``[S2]``: someone joins after the deal was set up (added, or at a meeting held), not its first contacts."""
+    if state.created_at is None or at < state.created_at + view_of(playbook).new_stakeholder_after:
+        return False
+    return any(person not in state.stakeholders for person in stakeholders_met(engagement))
+
+
+def _faster_responses(state: DealState, engagement: dict[str, Any], at: datetime, playbook: Playbook) -> bool:
+    """``[S1]``: the buyer's latest responses (this one included) are much faster than before.
+
+    A sustained change: each of the latest ``faster_responses_min`` response times is below
+    ``faster_responses_ratio`` x the median of at least as many earlier ones, not one quick reply.
+    """
+    first = state.first_unanswered_at
+    if not is_buyer_response(engagement) or first is None or at < first:
+        return False
+    d = playbook.detectors
+    times = [*state.response_times, (at - first).total_seconds()]
+    recent, earlier = times[-d.faster_responses_min:], times[:-d.faster_responses_min]
+    if len(earlier) < d.faster_responses_min:
+        return False
+    bar = d.faster_responses_ratio * median(earlier)
+    return all(seconds < bar for seconds in recent)
+
+
+def shown(state: DealState, engagement: dict[str, Any], at: datetime, playbook: Playbook) -> list[str]:
     """Names of the progress signals in ``engagement``, judged against the deal before it."""
     found: list[str] = []
     kind = engagement.get("type")
-    if kind == "stakeholder.added" and engagement["contact_id"] not in state.contacts:
+    if _new_stakeholder(state, engagement, at, playbook):
         found.append("new_stakeholder")  # [S2]
-    first = state.first_unanswered_at
-    if (is_buyer_response(engagement) and first is not None and at >= first
-            and len(state.response_times) >= MIN_RESPONSES_FOR_SPEED
-            and (at - first).total_seconds() < FASTER_RESPONSE_RATIO * median(state.response_times)):
+    if _faster_responses(state, engagement, at, playbook):
         found.append("faster_responses")  # [S1]
     if kind == "signal.observed":
         found.append(str(engagement["signal"]))  # [S3]-[S6]
-    if kind == "meeting.held" and state.meetings_held > 0:
-        if engagement["duration_minutes"] > state.longest_meeting_minutes:
+    if kind == "meeting.held" and state.meetings_held >= MEETINGS_FOR_A_TREND:
+        if engagement["duration_minutes"] >= LONGER * state.longest_meeting_minutes > 0:
             found.append("longer_meetings")  # [S7]
         if len(engagement.get("attendees") or []) > state.largest_meeting_attendees:
             found.append("larger_meetings")  # [S7]
     return found
+
+
+def signals(state: DealState, engagement: dict[str, Any], at: datetime, playbook: Playbook) -> list[str]:
+    """The progress signals to report: those shown, unless the deal had momentum reported in the
+    last ``momentum_repeat_days`` (so a deal's momentum is reported at most once per window, and
+    each signal with it)."""
+    reported = state.momentum_reported
+    if reported and at - max(reported.values()) < view_of(playbook).momentum_repeat:
+        return []
+    return shown(state, engagement, at, playbook)

@@ -50,6 +50,8 @@ class PlaybookView:
     velocity_baseline: timedelta
     velocity_offsets: tuple[timedelta, timedelta, timedelta]
     """0, the recent span, and the recent plus the baseline span: where the velocity windows start."""
+    momentum_repeat: timedelta
+    new_stakeholder_after: timedelta
 
 
 def _build(playbook: Playbook) -> PlaybookView:
@@ -74,7 +76,9 @@ def _build(playbook: Playbook) -> PlaybookView:
         economic_buyer_silent=timedelta(days=d.economic_buyer_silent_days),
         single_threaded_window=timedelta(days=d.single_threaded_window_days),
         velocity_recent=recent, velocity_baseline=baseline,
-        velocity_offsets=(timedelta(0), recent, recent + baseline))
+        velocity_offsets=(timedelta(0), recent, recent + baseline),
+        momentum_repeat=timedelta(days=d.momentum_repeat_days),
+        new_stakeholder_after=timedelta(days=d.new_stakeholder_after_days))
 
 
 _VIEWS: dict[int, PlaybookView] = {}

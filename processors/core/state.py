@@ -19,12 +19,14 @@ SEEN_WINDOW = 256
 again. Replays after a crash are recognised by the worker's stored input offsets; this window
 catches an integration sending a message twice, as long as the copy arrives within the deal's
 next ``SEEN_WINDOW`` messages. Bounded so a long-lived deal's state does not grow without end."""
+MAX_STAKEHOLDERS = 500
+"""Buyer contacts a deal's state remembers to tell a new stakeholder from a known one."""
 MAX_PENDING_ENGAGEMENT = 200
 """Engagement kept for a deal not created yet (the latest ones); it counts once the deal exists."""
 
 DETECTOR_FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_activity_at",
                    "unanswered_touch_times", "response_times", "buyer_engagements", "stage_first_entered",
-                   "last_economic_buyer_at", "next_step", "close_date", "owner_id", "amount")
+                   "last_economic_buyer_at", "next_step", "close_date", "owner_id", "amount", "last_substantive_at")
 """Every state field a detector reads (``fields_missing``: every field a playbook may require)."""
 FIELD_BITS: dict[str, int] = {name: 1 << bit for bit, name in enumerate(DETECTOR_FIELDS)}
 """The bit of each detector input in :attr:`DealState.dirty`."""
@@ -113,6 +115,14 @@ class DealState(BaseModel):
     wake: datetime | None = None
     wake_known: bool = False
     """``wake``: the next moment after ``evaluated_at`` the conditions may change, while ``wake_known``."""
+    # -- appended later (stored states keep the field order) ------------------------------
+    last_substantive_at: datetime | None = None
+    """The latest substantive discussion with the buyer (``[G6]``): a held meeting, a connected
+    call, or pricing feedback."""
+    stakeholders: list[str] = Field(default_factory=list)
+    """Every buyer contact the deal has met or added (at most :data:`MAX_STAKEHOLDERS`, sorted)."""
+    momentum_reported: dict[str, datetime] = Field(default_factory=dict)
+    """When each progress signal was last reported (a signal is reported once per window)."""
     # -- in memory only (see CACHES) -----------------------------------------------------
     dirty: int = Field(default=ALL_DIRTY, exclude=True)
     """The bits (:data:`FIELD_BITS`) of the detector inputs changed since ``answers`` were found."""

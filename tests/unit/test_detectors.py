@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.builders import (
     DISCOVERY,
     T0,
@@ -34,8 +36,12 @@ def test_stalled_warning_at_exactly_one_and_a_half_times_the_benchmark() -> None
     assert warning.details == {"days_in_stage": 10.5, "benchmark_days": 7, "ratio": 1.5, "rule": "time_in_stage"}
     assert only(deal.tick(14 - EPSILON), "deal.stalled") == []
     [critical] = only(deal.tick(14), "deal.stalled")  # 2 x 7 days = 336 hours after entering
-    assert critical.severity == "critical" and critical.raised_at == at(14)
-    assert critical.alert_id != warning.alert_id
+    # the same alert escalates: one open alert per stay, updated in place and notifying again
+    assert (critical.alert_id, critical.status, critical.severity) == (warning.alert_id, "updated", "critical")
+    assert critical.raised_at == at(10.5) and critical.updated_at == at(14) and critical.notify
+    assert critical.details["ratio"] == 2.0
+    assert [entry.alert.severity for entry in deal.state.open_alerts.values()
+            if entry.alert.type == "deal.stalled"] == ["critical"]
 
 
 def test_stage_change_resolves_stall_alerts_with_the_same_ids() -> None:
@@ -49,18 +55,33 @@ def test_stage_change_resolves_stall_alerts_with_the_same_ids() -> None:
     assert all(a.status == "resolved" and a.resolved_at == at(16) for a in resolved)
 
 
-def test_no_buyer_response_in_proposal_after_fourteen_days() -> None:
+NO_DISCUSSION = "no_substantive_discussion_in_stage"
+
+
+def test_no_substantive_discussion_in_proposal_after_fourteen_days() -> None:
     deal = deal_in("proposal")
-    deal.send(msg("email.opened", 5, contact_id="c1"))  # an open is not a response
-    [alert] = [a for a in deal.tick(14) if a.details.get("rule") == "no_buyer_response_in_stage"]
+    deal.send(msg("email.opened", 5, contact_id="c1"))  # an open is not a discussion
+    deal.send(msg("email.replied", 6, contact_id="c1"))  # [G6]: nor is a one-line reply
+    [alert] = [a for a in deal.tick(14) if a.details.get("rule") == NO_DISCUSSION]
     assert alert.type == "deal.stalled" and alert.raised_at == at(14)
-    assert alert.details["days_without_buyer_response"] == 14
+    assert alert.details["days_without_substantive_discussion"] == 14
 
 
-def test_a_buyer_response_in_proposal_prevents_the_no_response_stall() -> None:
+@pytest.mark.parametrize("discussion", [
+    msg("meeting.held", 3, duration_minutes=45, attendees=[{"contact_id": "c1"}]),
+    msg("call.logged", 3, contact_id="c1", direction="outbound", connected=True, duration_minutes=20),
+    msg("signal.observed", 3, signal="pricing_feedback", contact_id="c1"),
+])
+def test_a_substantive_discussion_in_proposal_prevents_the_stall(discussion: Any) -> None:
     deal = deal_in("proposal")
-    deal.send(msg("email.replied", 3, contact_id="c1"))
-    assert [a for a in deal.tick(20) if a.details.get("rule") == "no_buyer_response_in_stage"] == []
+    deal.send(discussion)
+    assert [a for a in deal.tick(20) if a.details.get("rule") == NO_DISCUSSION] == []
+
+
+def test_an_unconnected_call_is_no_substantive_discussion() -> None:
+    deal = deal_in("proposal")
+    deal.send(msg("call.logged", 3, contact_id="c1", direction="outbound", connected=False, duration_minutes=0))
+    assert [a for a in deal.tick(20) if a.details.get("rule") == NO_DISCUSSION]
 
 
 def test_inactivity_raises_at_seven_days_and_new_activity_rearms_it() -> None:
@@ -76,10 +97,16 @@ def test_inactivity_raises_at_seven_days_and_new_activity_rearms_it() -> None:
     assert second.alert_id != first.alert_id and second.raised_at == at(16)
 
 
-def test_refused_commands_count_as_activity() -> None:
+def test_refused_commands_and_empty_updates_are_not_activity() -> None:
     deal = Deal()
-    deal.send(create(), change("proposal", 5))  # refused, but activity all the same
-    assert only(deal.tick(11), "deal.inactive") == []
+    deal.send(create(), change("proposal", 5), msg("deal.update", 6))  # refused, and an update changing nothing
+    assert only(deal.tick(7), "deal.inactive")[0].raised_at == at(7)
+
+
+def test_an_accepted_update_that_changes_the_deal_is_activity() -> None:
+    deal = Deal()
+    deal.send(create(), msg("deal.update", 5, amount="99000"))
+    assert only(deal.tick(11.9), "deal.inactive") == []
     assert only(deal.tick(12), "deal.inactive")[0].raised_at == at(12)
 
 
@@ -200,14 +227,16 @@ def test_velocity_drop_against_the_four_weeks_before() -> None:
 def test_momentum_signals() -> None:
     deal = Deal()
     deal.send(create())
-    added = deal.send(msg("stakeholder.added", 1, contact_id="cfo", role="finance"))
+    added = deal.send(msg("stakeholder.added", 8, contact_id="cfo", role="finance"))  # after the first week
     assert only(added.alerts, "momentum.detected")[0].details == {"signals": ["new_stakeholder"]}
-    signal = deal.send(msg("signal.observed", 2, signal="budget_shared"))
+    signal = deal.send(msg("signal.observed", 23, signal="budget_shared"))
     [alert] = only(signal.alerts, "momentum.detected")
     assert alert.severity == "info" and alert.caused_by == signal.facts[0].caused_by
-    deal.send(msg("meeting.held", 3, duration_minutes=30, attendees=[{"contact_id": "a"}]))
+    assert (alert.kind, alert.details) == ("notification", {"signals": ["budget_shared"]})
+    deal.send(msg("meeting.held", 24, duration_minutes=30, attendees=[{"contact_id": "a"}]),
+              msg("meeting.held", 25, duration_minutes=30, attendees=[{"contact_id": "b"}]))
     two = [{"contact_id": "a"}, {"contact_id": "b"}]
-    bigger = deal.send(msg("meeting.held", 4, duration_minutes=60, attendees=two))
+    bigger = deal.send(msg("meeting.held", 40, duration_minutes=60, attendees=two))
     assert only(bigger.alerts, "momentum.detected")[0].details["signals"] == ["longer_meetings", "larger_meetings"]
 
 

@@ -12,7 +12,8 @@ from processors.core.detection.detectors import DETECTORS, Findings
 from schemas.inbound import Inbound
 from tests.builders import T0, Deal, at, change, create, evidence, msg, next_step
 
-KINDS = ["create", "evidence", "change", "next_step", "sent", "replied", "meeting", "tick", "tick", "tick"]
+KINDS = ["create", "evidence", "change", "next_step", "update", "sent", "replied", "meeting", "call", "tick", "tick",
+         "tick"]
 
 
 def _message(kind: str, arg: int, day: float) -> Inbound | None:
@@ -32,6 +33,12 @@ def _message(kind: str, arg: int, day: float) -> Inbound | None:
         return msg("email.replied", day, contact_id=contact)
     if kind == "meeting":
         return msg("meeting.held", day, duration_minutes=30, attendees=[{"contact_id": contact}])
+    if kind == "update":  # a close date that passes soon (close_date.passed counts its days), or an owner
+        close = (T0 + timedelta(days=day + arg % 5 - 2)).date().isoformat()
+        return msg("deal.update", day, **({"close_date": close} if arg % 2 else {"owner_id": f"rep{arg % 3}"}))
+    if kind == "call":
+        return msg("call.logged", day, contact_id=contact, direction="outbound", connected=arg % 2 == 0,
+                   duration_minutes=10)
     return None
 
 
@@ -40,7 +47,7 @@ def _same(one: Findings, other: Findings) -> bool:
 
 
 def test_every_detector_has_its_inputs_in_order() -> None:
-    assert tuple(detector for detector, _, _ in incremental.DETECTOR_INPUTS) == DETECTORS
+    assert tuple(detector for detector, _ in incremental.DETECTOR_INPUTS) == DETECTORS
 
 
 @settings(max_examples=120, deadline=None)

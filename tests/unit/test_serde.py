@@ -69,9 +69,13 @@ def test_records_stored_before_a_field_was_appended_load_with_its_default() -> N
                                           for name in ("evidence", "buyer_engagements", "open_alerts"))
     row[evidence] = [entry[:-1] for entry in row[evidence]]  # as if ``valid`` came later
     row[engagements] = [engagement[:-1] for engagement in row[engagements]]  # ``contacts``
-    row[open_alerts] = {key: [alert[:-1], identity] for key, (alert, identity) in row[open_alerts].items()}
+    before_kind = list(Alert.model_fields).index("kind")  # alerts stored before kind, team, ... were appended
+    row[open_alerts] = {key: [alert[:before_kind], identity] for key, (alert, identity) in row[open_alerts].items()}
+    del row[STORED_FIELDS.index("last_substantive_at") + 1:]  # a state stored before the fields of issue 16
     loaded = state_from_json("d1", json.dumps(row))
     assert [e.valid for e in loaded.evidence] == [True] * len(state.evidence)
     assert all(e.contacts == [] for e in loaded.buyer_engagements)
-    assert all(entry.alert.details == {} for entry in loaded.open_alerts.values())
+    assert all((entry.alert.kind, entry.alert.team, entry.alert.notify) == ("condition", None, True)
+               for entry in loaded.open_alerts.values())
     assert loaded.open_alerts.keys() == state.open_alerts.keys()
+    assert (loaded.last_substantive_at, loaded.stakeholders, loaded.momentum_reported) == (None, [], {})

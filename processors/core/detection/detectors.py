@@ -33,6 +33,9 @@ from schemas.playbook import Playbook
 
 __all__ = ["DAY", "DETECTORS", "Condition", "Findings", "end_of_day", "find"]
 
+NO_DISCUSSION_RULE = "no_substantive_discussion_in_stage"
+"""``[G6]``: a held meeting, a connected call or pricing feedback is a substantive discussion."""
+
 
 # -- time in stage ([V2], [V3], [G6]) ----------------------------------------------------
 def stalled(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
@@ -44,23 +47,25 @@ def stalled(state: DealState, playbook: Playbook, at: datetime, found: Findings)
     d = playbook.detectors
     bench = stage.benchmark_days
     severity: Severity
-    for severity, ratio, after in (("warning", d.stall_warning_ratio, stage.stall_warning),
-                                   ("critical", d.stall_critical_ratio, stage.stall_critical)):
+    # One alert per stay: the warning escalates to critical (the highest threshold reached counts).
+    for severity, ratio, after in (("critical", d.stall_critical_ratio, stage.stall_critical),
+                                   ("warning", d.stall_warning_ratio, stage.stall_warning)):
         since = entered + after
         if found.reached(at, since):
             found.active.append(Condition(
                 "deal.stalled", severity, since, f"{stage.name}@{entered.isoformat()}",
                 {"days_in_stage": round(ratio * bench, 4), "benchmark_days": bench, "ratio": ratio,
                  "rule": "time_in_stage"}, rule="time_in_stage"))
-    responded = state.last_buyer_response_at is not None and state.last_buyer_response_at >= entered
-    if stage.no_response and not responded:
+            break
+    discussed = state.last_substantive_at is not None and state.last_substantive_at >= entered
+    if stage.no_response and not discussed:  # [G6]: no substantive discussion since entering
         since = entered + view.no_response
         if found.reached(at, since):
             found.active.append(Condition(
                 "deal.stalled", "warning", since, f"{stage.name}@{entered.isoformat()}",
                 {"days_in_stage": d.no_response_days, "benchmark_days": bench,
-                 "ratio": round(d.no_response_days / bench, 4), "rule": "no_buyer_response_in_stage",
-                 "days_without_buyer_response": d.no_response_days}, rule="no_buyer_response_in_stage"))
+                 "ratio": round(d.no_response_days / bench, 4), "rule": NO_DISCUSSION_RULE,
+                 "days_without_substantive_discussion": d.no_response_days}, rule=NO_DISCUSSION_RULE))
 
 
 # -- activity ([V3], [V4]) ---------------------------------------------------------------
@@ -220,9 +225,11 @@ def close_date_passed(state: DealState, playbook: Playbook, at: datetime, found:
         return
     since = end_of_day(state.close_date)
     if found.reached(at, since):
+        days_past = (at - since).days
+        found.wake_at(since + (days_past + 1) * DAY)  # the open alert's ``days_past`` counts on daily
         found.active.append(Condition("close_date.passed", "warning", since, state.close_date.isoformat(),
-                                      {"close_date": state.close_date.isoformat(),
-                                       "days_past": max(0, (at - since).days)}))
+                                      {"close_date": state.close_date.isoformat(), "days_past": days_past},
+                                      live=True))
 
 
 def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:

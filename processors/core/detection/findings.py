@@ -25,10 +25,13 @@ class Condition:
     identity: str
     details: dict[str, Any]
     rule: str | None = None
+    live: bool = False
+    """Whether the open alert follows changes of ``details`` (else only of ``severity``)."""
 
     @property
     def key(self) -> str:
-        return f"{self.type}/{self.rule or '-'}/{self.severity}"
+        """One open alert per deal, type and rule: an escalation updates it."""
+        return f"{self.type}/{self.rule or '-'}"
 
 
 @dataclass

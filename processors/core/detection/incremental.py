@@ -42,17 +42,17 @@ def _mask(*names: str) -> int:
     return sum(FIELD_BITS[name] for name in names)
 
 
-DETECTOR_INPUTS: tuple[tuple[Detector, int, bool], ...] = (
-    # (detector, the bits of the fields it reads, whether its details vary with the moment while active)
-    (stalled, _mask("stage", "stage_entered_at", "last_buyer_response_at"), False),
-    (inactive, _mask("last_activity_at"), False),
-    (ghosting, _mask("unanswered_touch_times", "response_times", "stage", "last_buyer_response_at"), False),
-    (single_threaded, _mask("stage", "buyer_engagements", "stage_entered_at"), False),
-    (economic_buyer_silent, _mask("stage", "stage_first_entered", "last_economic_buyer_at"), False),
-    (overdue_next_step, _mask("next_step"), False),
-    (close_date_passed, _mask("close_date"), True),  # ``days_past`` counts on
-    (fields_missing, _mask("stage", "stage_entered_at", "owner_id", "amount", "close_date", "next_step"), False),
-    (velocity, _mask("buyer_engagements"), False),
+DETECTOR_INPUTS: tuple[tuple[Detector, int], ...] = (
+    # (detector, the bits of the fields it reads)
+    (stalled, _mask("stage", "stage_entered_at", "last_substantive_at")),
+    (inactive, _mask("last_activity_at")),
+    (ghosting, _mask("unanswered_touch_times", "response_times", "stage", "last_buyer_response_at")),
+    (single_threaded, _mask("stage", "buyer_engagements", "stage_entered_at")),
+    (economic_buyer_silent, _mask("stage", "stage_first_entered", "last_economic_buyer_at")),
+    (overdue_next_step, _mask("next_step")),
+    (close_date_passed, _mask("close_date")),
+    (fields_missing, _mask("stage", "stage_entered_at", "owner_id", "amount", "close_date", "next_step")),
+    (velocity, _mask("buyer_engagements")),
 )
 """Every detector of :data:`processors.core.detection.detectors.DETECTORS`, in its order, with its inputs."""
 
@@ -73,12 +73,10 @@ class Answers:
     """The latest moment one of the answers was found at (they hold from there on)."""
     wake: datetime | None
     """The earliest wake-up of the answers (they hold until then)."""
-    varies: bool
-    """Whether a detector whose details vary with the moment is active."""
 
     def hold_at(self, at: datetime) -> bool:
         """Whether every answer holds at ``at`` (given that no input changed)."""
-        return self.found_at <= at and (self.wake is None or at < self.wake) and not self.varies
+        return self.found_at <= at and (self.wake is None or at < self.wake)
 
 
 _UNKNOWN: Answer = (datetime.max.replace(tzinfo=timezone.utc), None, [])
@@ -90,12 +88,11 @@ def _readers(dirty: int) -> tuple[int, ...]:
     """The positions of the detectors that read a field marked in ``dirty``."""
     readers = _READERS.get(dirty)
     if readers is None:
-        readers = _READERS[dirty] = tuple(i for i, (_, reads, _) in enumerate(DETECTOR_INPUTS) if dirty & reads)
+        readers = _READERS[dirty] = tuple(i for i, (_, reads) in enumerate(DETECTOR_INPUTS) if dirty & reads)
     return readers
 
 
 _READERS: dict[int, tuple[int, ...]] = {}
-_VARYING = tuple(i for i, (_, _, varies) in enumerate(DETECTOR_INPUTS) if varies)
 
 
 def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | None:
@@ -114,9 +111,8 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
         each, rerun = list(previous.each), _readers(state.dirty)
     else:  # some answers are due (or were found later): check each
         each, dirty = list(previous.each), state.dirty
-        rerun = tuple(i for i, ((_, reads, varies), (found, until, conditions))
-                      in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
-                      if dirty & reads or found > at or (until is not None and at >= until) or (varies and conditions))
+        rerun = tuple(i for i, ((_, reads), (found, until, _)) in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
+                      if dirty & reads or found > at or (until is not None and at >= until))
     for i in rerun:
         own = Findings()
         DETECTOR_INPUTS[i][0](state, playbook, at, own)
@@ -124,8 +120,7 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
     active = [condition for _, _, conditions in each for condition in conditions]
     wakes = [until for _, until, _ in each if until is not None]
     # Something re-ran (else every answer would hold), so the latest answer was found at ``at``.
-    return Answers(playbook, tuple(each), active, at, min(wakes) if wakes else None,
-                   any(each[i][2] for i in _VARYING))
+    return Answers(playbook, tuple(each), active, at, min(wakes) if wakes else None)
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:

@@ -1,4 +1,8 @@
-"""The alert lifecycle of condition alerts: raise once per episode, resolve with the same id.
+"""The lifecycle of condition alerts: one open alert per condition, changed in place, resolved once.
+
+An episode of a condition (deal, type, rule) is raised when it becomes true and keeps its
+``alert_id`` until it is resolved; while it is open, a change of severity (an escalation), of
+live details, or the end of a snooze is published again as ``status: "updated"``.
 
 ``advance`` moves a deal's detector clock forward, evaluating at every moment a condition may
 change (so each alert is raised at the moment its condition became true and resolved at the
@@ -17,6 +21,8 @@ from processors.core.state import DealState, OpenAlert
 from schemas.alerts import Alert
 from schemas.playbook import Playbook
 
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
 
 def _raise(state: DealState, condition: Condition, episode: int) -> Alert:
     return Alert(
@@ -30,36 +36,37 @@ def _raise(state: DealState, condition: Condition, episode: int) -> Alert:
         owner_id=state.owner_id,
         caused_by=None,
         details=condition.details,
+        kind="condition",
+        updated_at=condition.since,
+        notify=True,
     )
 
 
-def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[Alert], DealState]:
-    """Raise what became true and resolve what cleared, as of ``at``.
+def is_snoozed(alert: Alert, at: datetime) -> bool:
+    """Whether ``alert`` is snoozed at ``at``."""
+    return alert.snoozed_until is not None and at < alert.snoozed_until
 
-    The next wake-up moment found on the way is kept in the state (``wake``) until a fact
-    changes the deal, so the deadline index and ``advance`` need not evaluate again; the
-    detectors' answers are kept too (``answers``), so the next evaluation re-runs only the
-    detectors whose inputs changed or whose wake-up came.
-    """
-    answers = answers_at(state, playbook, at)
-    update: dict[str, Any] = {}
-    alerts: list[Alert] = []
-    if answers is None or answers is not state.answers or state.dirty:
-        # Otherwise nothing changed since the evaluation that found these answers, and the open
-        # alerts are the ones it left: nothing to raise or resolve.
-        if answers is not None:
-            update["answers"], update["dirty"] = answers, 0
-        alerts = _reconcile(state, answers.active if answers is not None else [], at, update)
-    evaluated_at = max(at, state.evaluated_at or at)
-    update["evaluated_at"] = evaluated_at
-    update["wake_known"] = evaluated_at == at
-    update["wake"] = answers.wake if answers is not None and evaluated_at == at else None
-    return alerts, state.updated(update)
+
+def _changed(state: DealState, current: Alert, condition: Condition, at: datetime) -> Alert | None:
+    """The update of an open alert whose condition holds at ``at`` (same episode), if anything changed."""
+    escalated = SEVERITY_RANK[condition.severity] > SEVERITY_RANK[current.severity]
+    snooze_over = current.snoozed_until is not None and not is_snoozed(current, at)
+    if not (condition.severity != current.severity or snooze_over
+            or (condition.live and condition.details != current.details)):
+        return None
+    quiet = current.acknowledged_by is not None or is_snoozed(current, at)
+    return current.model_copy(update={
+        "status": "updated", "severity": condition.severity, "details": condition.details,
+        "stage": state.stage, "owner_id": state.owner_id, "updated_at": at,
+        "snoozed_until": None if snooze_over else current.snoozed_until,
+        "notify": (escalated or snooze_over) and not quiet,
+    })
 
 
 def _reconcile(state: DealState, active_conditions: list[Condition], at: datetime,
                update: dict[str, Any]) -> list[Alert]:
-    """Resolve the open alerts whose condition cleared (or is a new episode), raise the new ones."""
+    """Resolve the open alerts whose condition cleared (or is a new episode), update the changed
+    ones, raise the new ones."""
     alerts: list[Alert] = []
     if not active_conditions and not state.open_alerts:
         return alerts
@@ -68,11 +75,17 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
     resolved = [key for key, current in open_alerts.items()
                 if (condition := active.get(key)) is None or condition.identity != current.identity]
     raised = [key for key in active if key not in open_alerts or key in resolved]
-    if not resolved and not raised:
+    changed = {key: change for key, current in open_alerts.items() if key not in resolved
+               and (change := _changed(state, current.alert, active[key], at)) is not None}
+    if not resolved and not raised and not changed:
         return alerts
     open_alerts, episodes = dict(open_alerts), dict(episodes)
     for key in resolved:
-        alerts.append(open_alerts.pop(key).alert.model_copy(update={"status": "resolved", "resolved_at": at}))
+        alerts.append(open_alerts.pop(key).alert.model_copy(
+            update={"status": "resolved", "resolved_at": at, "updated_at": at, "notify": False}))
+    for key, alert in changed.items():
+        open_alerts[key] = OpenAlert(alert=alert, identity=open_alerts[key].identity)
+        alerts.append(alert)
     for key in raised:
         condition = active[key]
         episodes[key] = episodes.get(key, 0) + 1
@@ -83,6 +96,47 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
     return alerts
 
 
+def _snooze_end(open_alerts: dict[str, OpenAlert], after: datetime) -> datetime | None:
+    """The first moment after ``after`` a snooze of an open alert ends."""
+    ends = [entry.alert.snoozed_until for entry in open_alerts.values()
+            if entry.alert.snoozed_until is not None and entry.alert.snoozed_until > after]
+    return min(ends) if ends else None
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None or second is None:
+        return first or second
+    return min(first, second)
+
+
+def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[Alert], DealState]:
+    """Raise what became true, update what changed and resolve what cleared, as of ``at``.
+
+    The next wake-up moment found on the way is kept in the state (``wake``) until a fact
+    changes the deal, so the deadline index and ``advance`` need not evaluate again; the
+    detectors' answers are kept too (``answers``), so the next evaluation re-runs only the
+    detectors whose inputs changed or whose wake-up came.
+    """
+    answers = answers_at(state, playbook, at)
+    update: dict[str, Any] = {}
+    alerts: list[Alert] = []
+    snooze_due = any(entry.alert.snoozed_until is not None and entry.alert.snoozed_until <= at
+                     for entry in state.open_alerts.values())
+    if answers is None or answers is not state.answers or state.dirty or snooze_due:
+        # Otherwise nothing changed since the evaluation that found these answers, and the open
+        # alerts are the ones it left: nothing to raise, update or resolve.
+        if answers is not None:
+            update["answers"], update["dirty"] = answers, 0
+        alerts = _reconcile(state, answers.active if answers is not None else [], at, update)
+    evaluated_at = max(at, state.evaluated_at or at)
+    update["evaluated_at"] = evaluated_at
+    update["wake_known"] = evaluated_at == at
+    snooze_end = _snooze_end(update.get("open_alerts", state.open_alerts), at)
+    wake = _earliest(answers.wake if answers is not None else None, snooze_end)
+    update["wake"] = wake if evaluated_at == at else None
+    return alerts, state.updated(update)
+
+
 def next_wake(state: DealState, playbook: Playbook, after: datetime | None = None) -> datetime | None:
     """The next moment after ``after`` (default: the deal's detector clock) its alerts may change."""
     moment = after or state.evaluated_at
@@ -91,7 +145,7 @@ def next_wake(state: DealState, playbook: Playbook, after: datetime | None = Non
     if after is None and state.wake_known:
         return state.wake
     answers = answers_at(state, playbook, moment)
-    return answers.wake if answers is not None else None
+    return _earliest(answers.wake if answers is not None else None, _snooze_end(state.open_alerts, moment))
 
 
 def advance(state: DealState, playbook: Playbook, until: datetime) -> tuple[list[Alert], DealState]:
