@@ -1,6 +1,9 @@
 """The core's answers stay the same: a simulated stream's alerts and facts, byte for byte.
 
-The digests were recorded from the core before its data-layout rewrite (issue 14). A change
+The digests were recorded from the core before its data-layout rewrite (issue 14) and
+re-recorded for the alert lifecycle of issue 16 (alerts carry kind, team, updated_at, ...;
+one open alert per condition; momentum once per window; activity and [G6] redefined; the
+engagement facts list the momentum they reported). A change
 that alters any answer fails here; an intended change of answers updates them in its own
 commit, saying which answers changed and why. The input's own digest tells a simulator
 change apart from a core change.
@@ -20,8 +23,8 @@ from processors.tools.simulate import SimulationSettings, simulate
 END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 SETTINGS = SimulationSettings(deals=150, days=120, seed=11, end=END)
 INPUT_SHA256 = "236f03bfdfc5b09414e13478d568b6b281d67b5717ea0fcfc149b8c901114478"
-ALERTS_SHA256 = "d07915e0d611fc4f7c59e14d0a4a08c926f99dcf7fe013c224d9261eb83da40f"
-FACTS_SHA256 = "97e449b4361635e4bd9820f0d48108b9d2c55763b5c1a6882fd307c4c999fcb8"
+ALERTS_SHA256 = "b22b370cff77b44e4f95c012916d05e3dcc1abf6c0e6c0ffe3615893e319e6f1"
+FACTS_SHA256 = "a17bb3abdd90bb12c6814ca4d91ef53dce0140dd941f1b4a6777529e349add7d"
 
 
 def _digest(data: bytes) -> str:
