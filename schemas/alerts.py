@@ -22,7 +22,6 @@ from pydantic import AwareDatetime, Field
 
 from schemas.base import Severity, WireModel
 
-
 AlertKind = Literal["condition", "notification"]
 AlertStatus = Literal["raised", "updated", "resolved"]
 NOTIFICATION_TYPES = frozenset({"gate.rejected", "deal.late_stage_entered", "stakeholders.review_requested",
