@@ -1,11 +1,24 @@
-"""The playbook: stages, exit criteria, required fields, benchmarks and reason codes."""
+"""The playbook: stages, exit criteria, required fields, benchmarks, reason codes and teams."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 RequiredField = Literal["owner_id", "amount", "close_date", "next_step"]
 
@@ -75,7 +88,7 @@ class Detectors(PlaybookModel):
     new_stakeholder_after_days: float = Field(default=7, ge=0)
     """Contacts a deal meets in its first days (a week) are its first contacts, not new stakeholders."""
     faster_responses_min: int = Field(default=3, ge=1)
-    """``faster_responses``: the median of the latest this many response times against the earlier ones."""
+    """``faster_responses``: each of the latest this many response times against the earlier ones' median."""
     faster_responses_ratio: float = Field(default=0.5, gt=0, le=1)
 
     @model_validator(mode="after")
@@ -89,6 +102,62 @@ class Detectors(PlaybookModel):
     def history_days(self) -> float:
         """How far back engagement history must reach for every windowed detector."""
         return max(self.velocity_recent_days + self.velocity_baseline_days, self.single_threaded_window_days)
+
+
+_OVERRIDE_FIELDS: dict[str, Any] = {
+    name: (Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation, None)
+    for name, info in Detectors.model_fields.items()}
+_DetectorOverrides = create_model("DetectorOverrides", __base__=PlaybookModel, **_OVERRIDE_FIELDS)
+"""Any subset of the ``Detectors`` settings, each with the same constraints (no cross-field checks)."""
+
+OwnerId = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class Team(PlaybookModel):
+    """A team of deal owners, its manager, and the detector settings that differ for it."""
+
+    name: str = Field(min_length=1, max_length=64)
+    manager: OwnerId
+    """The manager's owner id; the manager need not be a member."""
+    members: list[OwnerId] = Field(min_length=1)
+    detectors: dict[str, Any] = Field(default_factory=dict)
+    """Overrides of ``[detectors]`` settings for deals owned by members; the rest come from the playbook."""
+
+    @field_validator("members")
+    @classmethod
+    def _distinct_members(cls, members: list[str], info: ValidationInfo) -> list[str]:
+        repeated = sorted({m for m in members if members.count(m) > 1})
+        if repeated:
+            raise ValueError(f"team {info.data.get('name', '?')!r}: members listed more than once: {repeated}")
+        return members
+
+    @field_validator("detectors")
+    @classmethod
+    def _valid_overrides(cls, overrides: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        try:
+            valid = _DetectorOverrides.model_validate(overrides)
+        except ValidationError as exc:
+            problems = "; ".join(_override_problem(error) for error in exc.errors(include_url=False))
+            raise ValueError(f"team {info.data.get('name', '?')!r}: {problems}") from None
+        return valid.model_dump(exclude_unset=True)
+
+
+def _override_problem(error: ErrorDetails) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] != "extra_forbidden":
+        return f"detectors.{key}: {error['msg']}"
+    close = get_close_matches(key, Detectors.model_fields, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(Detectors.model_fields)})"
+    return f"unknown detector setting {key!r}{hint}"
+
+
+def _apply_overrides(base: Detectors, team: Team) -> Detectors:
+    """``base`` with ``team``'s overrides, checked as a whole (``Detectors``' cross-field checks)."""
+    try:
+        return Detectors.model_validate({**base.model_dump(), **team.detectors})
+    except ValidationError as exc:
+        problems = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors(include_url=False))
+        raise ValueError(f"teams: team {team.name!r}: detectors: {problems}") from None
 
 
 class Learning(PlaybookModel):
@@ -112,7 +181,11 @@ class Playbook(PlaybookModel):
     engagement_rules: list[EngagementRule] = Field(default_factory=list)
     detectors: Detectors = Field(default_factory=Detectors)
     learning: Learning = Field(default_factory=Learning)
+    teams: list[Team] = Field(default_factory=list)
     _derived: tuple[list[Stage], _Lookups] | None = PrivateAttr(default=None)
+    _teams: _Teams | None = PrivateAttr(default=None)
+    _as_team: tuple[str, Detectors] | None = PrivateAttr(default=None)
+    """Set on ``for_team``'s result: (its team, the detectors before that team's overrides)."""
 
     @model_validator(mode="after")
     def _check_references(self) -> "Playbook":
@@ -125,17 +198,37 @@ class Playbook(PlaybookModel):
         for i, template in enumerate(self.next_step_templates):
             if template.stage not in names:
                 raise ValueError(f"next_step_templates[{i}].stage: unknown stage {template.stage!r}")
-        for field_name in ("no_response_stages",):
-            for stage_name in getattr(self.detectors, field_name):
-                if stage_name not in names:
-                    raise ValueError(f"detectors.{field_name}: unknown stage {stage_name!r}")
-        if self.detectors.single_threaded_from_stage not in names:
-            raise ValueError(f"detectors.single_threaded_from_stage: unknown stage "
-                             f"{self.detectors.single_threaded_from_stage!r}")
+        _check_detector_stages(self.detectors, names, "detectors")
         for i, rule in enumerate(self.engagement_rules):
             if rule.criterion not in criteria:
                 raise ValueError(f"engagement_rules[{i}].criterion: unknown criterion {rule.criterion!r}")
         return self
+
+    @model_validator(mode="after")
+    def _check_teams(self) -> "Playbook":
+        team_of: dict[str, str] = {}
+        seen: set[str] = set()
+        for team in self.teams:
+            if team.name in seen:
+                raise ValueError(f"teams: duplicate team name {team.name!r}")
+            seen.add(team.name)
+            for member in team.members:
+                other = team_of.setdefault(member, team.name)
+                if other != team.name:
+                    raise ValueError(f"teams: owner {member!r} is a member of both {other!r} and {team.name!r}")
+            _check_detector_stages(_apply_overrides(self.detectors, team), self.stage_names,
+                                   f"teams: team {team.name!r}: detectors")
+        return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> "Playbook":
+        """A copy (see pydantic); its team playbooks are its own, built again on first use."""
+        copy = super().model_copy(update=update, deep=deep)
+        private = copy.__pydantic_private__
+        assert private is not None
+        private["_teams"] = None
+        if update and "detectors" in update:
+            private["_as_team"] = None
+        return copy
 
     # -- lookups used by the core --------------------------------------------------------
     def _lookups(self) -> _Lookups:
@@ -180,6 +273,47 @@ class Playbook(PlaybookModel):
                 return template
         return None
 
+    # -- teams ---------------------------------------------------------------------------
+    def _team_lookups(self) -> _Teams:
+        private = self.__pydantic_private__
+        assert private is not None
+        teams: _Teams | None = private["_teams"]
+        if teams is None:
+            teams = private["_teams"] = _Teams(by_name={t.name: t for t in self.teams},
+                                               by_member={m: t for t in self.teams for m in t.members})
+            as_team: tuple[str, Detectors] | None = private["_as_team"]
+            teams.playbooks[as_team[0] if as_team else None] = self
+        return teams
+
+    def team(self, name: str) -> Team | None:
+        """The team named ``name``."""
+        return self._team_lookups().by_name.get(name)
+
+    def team_of(self, owner_id: str | None) -> Team | None:
+        """The team ``owner_id`` is a member of (``None``: no owner, or in no team)."""
+        return None if owner_id is None else self._team_lookups().by_member.get(owner_id)
+
+    def for_team(self, team_name: str | None) -> "Playbook":
+        """This playbook with ``team_name``'s detector overrides (``None``: with none).
+
+        The same object on every call for a team; the playbook itself for ``None`` and for a
+        team without overrides. A ``KeyError`` for a name that is no team of the playbook.
+        """
+        lookups = self._team_lookups()
+        found = lookups.playbooks.get(team_name)
+        if found is None:
+            team = lookups.by_name[team_name] if team_name is not None else None
+            if team is not None and not team.detectors:
+                found = self.for_team(None)
+            else:
+                base = self._as_team[1] if self._as_team else self.detectors
+                found = self.model_copy(update={"detectors": _apply_overrides(base, team) if team else base})
+                private = found.__pydantic_private__
+                assert private is not None
+                private["_as_team"] = (team.name, base) if team else None
+            lookups.playbooks[team_name] = found
+        return found
+
 
 @dataclass(frozen=True)
 class _Lookups:
@@ -189,6 +323,24 @@ class _Lookups:
     by_name: dict[str, Stage]
     positions: dict[str, int]
     criteria: frozenset[str]
+
+
+@dataclass(eq=False)
+class _Teams:
+    """Lookups over a playbook's teams, and the playbooks of its teams (built once, on first use)."""
+
+    by_name: dict[str, Team]
+    by_member: dict[str, Team]
+    playbooks: dict[str | None, Playbook] = field(default_factory=dict)
+
+
+def _check_detector_stages(detectors: Detectors, stages: list[str], where: str) -> None:
+    """Detector settings that name stages name open stages."""
+    for stage_name in detectors.no_response_stages:
+        if stage_name not in stages:
+            raise ValueError(f"{where}.no_response_stages: unknown stage {stage_name!r}")
+    if detectors.single_threaded_from_stage not in stages:
+        raise ValueError(f"{where}.single_threaded_from_stage: unknown stage {detectors.single_threaded_from_stage!r}")
 
 
 def _build_lookups(stages: list[Stage]) -> _Lookups:
