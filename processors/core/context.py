@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from processors.core.ids import fact_id, message_alert_id
+from processors.core.playbook_view import team_name
 from processors.core.state import DealState
 from schemas.alerts import Alert
 from schemas.base import Severity
@@ -58,6 +59,7 @@ class Context:
                 caused_by=self.message.event_id,
                 details=details,
                 kind="notification",
+                team=team_name(self.playbook, self.state.owner_id),
                 updated_at=self.message.occurred_at,
             )
         )

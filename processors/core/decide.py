@@ -16,6 +16,7 @@ from processors.core import handlers
 from processors.core.context import Context
 from processors.core.detection.lifecycle import advance, evaluate
 from processors.core.evolve import evolve
+from processors.core.playbook_view import for_owner
 from processors.core.state import DealState
 from schemas.alerts import Alert
 from schemas.commands import (
@@ -68,21 +69,24 @@ def process(
     the message itself, the conditions it changed, then the deadlines up to ``now``.
 
     ``now`` is the processing clock (wall clock live, event time in backtest); facts carry
-    the message's own ``occurred_at``. A message already seen yields nothing.
+    the message's own ``occurred_at``. A message already seen yields nothing. The deal's
+    detectors use its owner's team's thresholds (``playbook.for_team``).
     """
     if state.has_seen(message.event_id):
         return Decision(), state
-    before, state = advance(state, playbook, message.occurred_at)
-    decision = _decide(message, state, playbook, now)
+    own = for_owner(playbook, state.owner_id)
+    before, state = advance(state, own, message.occurred_at)
+    decision = _decide(message, state, own, now)
     for fact in decision.facts:
         state = evolve(state, fact)
+    own = for_owner(playbook, state.owner_id)  # the owner, so the team, may have changed
     at = max(message.occurred_at, state.evaluated_at or message.occurred_at)
-    changed, state = evaluate(state, playbook, at) if state.exists else ([], state)
-    after, state = advance(state, playbook, now)
+    changed, state = evaluate(state, own, at) if state.exists else ([], state)
+    after, state = advance(state, own, now)
     decision.alerts = before + decision.alerts + changed + after
     return decision, state
 
 
 def tick(state: DealState, playbook: Playbook, now: datetime) -> tuple[list[Alert], DealState]:
     """The clock moved to ``now``: raise and resolve what the deal's deadlines up to it changed."""
-    return advance(state, playbook, now)
+    return advance(state, for_owner(playbook, state.owner_id), now)

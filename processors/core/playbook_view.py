@@ -93,3 +93,16 @@ def view_of(playbook: Playbook) -> PlaybookView:
             _VIEWS.clear()
         view = _VIEWS[id(playbook)] = _build(playbook)
     return view
+
+
+def team_name(playbook: Playbook, owner_id: str | None) -> str | None:
+    """The playbook team of a deal's owner (``[[teams]]``), which every alert of the deal carries."""
+    if not playbook.teams:
+        return None
+    team = playbook.team_of(owner_id)
+    return team.name if team is not None else None
+
+
+def for_owner(playbook: Playbook, owner_id: str | None) -> Playbook:
+    """The playbook a deal's detectors use: with its owner's team's thresholds (the same object each time)."""
+    return playbook.for_team(team_name(playbook, owner_id)) if playbook.teams else playbook

@@ -4,12 +4,15 @@ escalation in place, acknowledgement and snooze, momentum once per window."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.core import replay
+from processors.playbooks.loader import DEFAULT_PLAYBOOK_PATH, load_playbook
+from schemas.playbook import Playbook
 from tests.builders import DISCOVERY, QUALIFICATION, Deal, at, change, create, deal_in, evidence, msg, next_step
 
 
@@ -215,3 +218,42 @@ def test_faster_responses_need_a_sustained_change_not_one_quick_reply() -> None:
         reply = deal.send(msg("email.replied", day + hours / 24, contact_id="c"))
         day += 3
     assert "faster_responses" in _momentum(reply)
+
+
+# -- team thresholds ------------------------------------------------------------------------
+def _team_playbook(tmp_path: Path) -> Playbook:
+    file = tmp_path / "teams.toml"
+    file.write_text(DEFAULT_PLAYBOOK_PATH.read_text() + TEAM)
+    return load_playbook(file)
+
+
+TEAM = """
+[[teams]]
+name = "enterprise"
+manager = "mgr-eve"
+members = ["rep-ana"]
+
+[teams.detectors]
+inactive_days = 14
+"""
+
+
+def test_a_teams_thresholds_apply_to_its_members_deals_and_alerts_carry_the_team(tmp_path: Path) -> None:
+    playbook = _team_playbook(tmp_path)
+    member, other = Deal(playbook), Deal(playbook, deal_id="d2")
+    member.send(create(owner_id="rep-ana"))
+    other.send(msg("deal.create", 0, deal_id="d2", name="Other", owner_id="rep-zed", amount="1000",
+                   close_date="2026-06-30"))
+    assert only(member.tick(13.9), "deal.inactive") == []
+    [late] = only(member.tick(14), "deal.inactive")
+    [usual] = only(other.tick(7), "deal.inactive")
+    assert (late.team, usual.team) == ("enterprise", None)
+    refused = member.send(change("proposal", 15))
+    assert only(refused.alerts, "gate.rejected")[0].team == "enterprise"
+
+
+def test_a_deal_moved_to_a_team_member_follows_the_teams_thresholds(tmp_path: Path) -> None:
+    deal = Deal(_team_playbook(tmp_path))
+    deal.send(create(owner_id="rep-zed"), msg("deal.update", 1, owner_id="rep-ana"))
+    assert only(deal.tick(14.9), "deal.inactive") == []  # 14 days after the update (activity)
+    assert only(deal.tick(15), "deal.inactive")[0].team == "enterprise"

@@ -17,6 +17,7 @@ from typing import Any
 from processors.core.detection.detectors import Condition
 from processors.core.detection.incremental import answers_at
 from processors.core.ids import condition_alert_id
+from processors.core.playbook_view import for_owner, team_name
 from processors.core.state import DealState, OpenAlert
 from schemas.alerts import Alert
 from schemas.playbook import Playbook
@@ -24,7 +25,7 @@ from schemas.playbook import Playbook
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
-def _raise(state: DealState, condition: Condition, episode: int) -> Alert:
+def _raise(state: DealState, condition: Condition, episode: int, team: str | None) -> Alert:
     return Alert(
         alert_id=condition_alert_id(state.deal_id, condition.key, episode),
         type=condition.type,
@@ -37,6 +38,7 @@ def _raise(state: DealState, condition: Condition, episode: int) -> Alert:
         caused_by=None,
         details=condition.details,
         kind="condition",
+        team=team,
         updated_at=condition.since,
         notify=True,
     )
@@ -47,7 +49,8 @@ def is_snoozed(alert: Alert, at: datetime) -> bool:
     return alert.snoozed_until is not None and at < alert.snoozed_until
 
 
-def _changed(state: DealState, current: Alert, condition: Condition, at: datetime) -> Alert | None:
+def _changed(state: DealState, current: Alert, condition: Condition, at: datetime,
+             team: str | None) -> Alert | None:
     """The update of an open alert whose condition holds at ``at`` (same episode), if anything changed."""
     escalated = SEVERITY_RANK[condition.severity] > SEVERITY_RANK[current.severity]
     snooze_over = current.snoozed_until is not None and not is_snoozed(current, at)
@@ -57,14 +60,14 @@ def _changed(state: DealState, current: Alert, condition: Condition, at: datetim
     quiet = current.acknowledged_by is not None or is_snoozed(current, at)
     return current.model_copy(update={
         "status": "updated", "severity": condition.severity, "details": condition.details,
-        "stage": state.stage, "owner_id": state.owner_id, "updated_at": at,
+        "stage": state.stage, "owner_id": state.owner_id, "team": team, "updated_at": at,
         "snoozed_until": None if snooze_over else current.snoozed_until,
         "notify": (escalated or snooze_over) and not quiet,
     })
 
 
 def _reconcile(state: DealState, active_conditions: list[Condition], at: datetime,
-               update: dict[str, Any]) -> list[Alert]:
+               update: dict[str, Any], team: str | None) -> list[Alert]:
     """Resolve the open alerts whose condition cleared (or is a new episode), update the changed
     ones, raise the new ones."""
     alerts: list[Alert] = []
@@ -76,7 +79,7 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
                 if (condition := active.get(key)) is None or condition.identity != current.identity]
     raised = [key for key in active if key not in open_alerts or key in resolved]
     changed = {key: change for key, current in open_alerts.items() if key not in resolved
-               and (change := _changed(state, current.alert, active[key], at)) is not None}
+               and (change := _changed(state, current.alert, active[key], at, team)) is not None}
     if not resolved and not raised and not changed:
         return alerts
     open_alerts, episodes = dict(open_alerts), dict(episodes)
@@ -89,7 +92,7 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
     for key in raised:
         condition = active[key]
         episodes[key] = episodes.get(key, 0) + 1
-        alert = _raise(state, condition, episodes[key])
+        alert = _raise(state, condition, episodes[key], team)
         open_alerts[key] = OpenAlert(alert=alert, identity=condition.identity)
         alerts.append(alert)
     update["open_alerts"], update["episodes"] = open_alerts, episodes
@@ -127,7 +130,8 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
         # alerts are the ones it left: nothing to raise, update or resolve.
         if answers is not None:
             update["answers"], update["dirty"] = answers, 0
-        alerts = _reconcile(state, answers.active if answers is not None else [], at, update)
+        alerts = _reconcile(state, answers.active if answers is not None else [], at, update,
+                            team_name(playbook, state.owner_id))
     evaluated_at = max(at, state.evaluated_at or at)
     update["evaluated_at"] = evaluated_at
     update["wake_known"] = evaluated_at == at
@@ -138,7 +142,14 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
 
 
 def next_wake(state: DealState, playbook: Playbook, after: datetime | None = None) -> datetime | None:
-    """The next moment after ``after`` (default: the deal's detector clock) its alerts may change."""
+    """The next moment after ``after`` (default: the deal's detector clock) its alerts may change.
+
+    ``playbook``: the shell's playbook; the deal's owner's team thresholds apply.
+    """
+    return _next_wake(state, for_owner(playbook, state.owner_id), after)
+
+
+def _next_wake(state: DealState, playbook: Playbook, after: datetime | None = None) -> datetime | None:
     moment = after or state.evaluated_at
     if moment is None:
         return None
@@ -149,11 +160,14 @@ def next_wake(state: DealState, playbook: Playbook, after: datetime | None = Non
 
 
 def advance(state: DealState, playbook: Playbook, until: datetime) -> tuple[list[Alert], DealState]:
-    """Evaluate at every wake-up moment up to ``until`` (inclusive), in time order."""
+    """Evaluate at every wake-up moment up to ``until`` (inclusive), in time order.
+
+    ``playbook``: the deal's own (:func:`processors.core.playbook_view.for_owner`), as for :func:`evaluate`.
+    """
     alerts: list[Alert] = []
     if state.evaluated_at is None:
         return alerts, state
-    while (moment := next_wake(state, playbook)) is not None and moment <= until:
+    while (moment := _next_wake(state, playbook)) is not None and moment <= until:
         raised, state = evaluate(state, playbook, moment)
         alerts += raised
     if until > state.evaluated_at:  # type: ignore[operator]
