@@ -52,6 +52,8 @@ def is_snoozed(alert: Alert, at: datetime) -> bool:
 def _changed(state: DealState, current: Alert, condition: Condition, at: datetime,
              team: str | None) -> Alert | None:
     """The update of an open alert whose condition holds at ``at`` (same episode), if anything changed."""
+    if condition.severity == current.severity and current.snoozed_until is None and not condition.live:
+        return None  # the common case, decided without the rest
     escalated = SEVERITY_RANK[condition.severity] > SEVERITY_RANK[current.severity]
     snooze_over = current.snoozed_until is not None and not is_snoozed(current, at)
     if not (condition.severity != current.severity or snooze_over
@@ -99,11 +101,23 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
     return alerts
 
 
+def _snooze_due(open_alerts: dict[str, OpenAlert], at: datetime) -> bool:
+    """Whether the snooze of an open alert has ended by ``at`` (it comes back, or is updated)."""
+    for entry in open_alerts.values():
+        until = entry.alert.snoozed_until
+        if until is not None and until <= at:
+            return True
+    return False
+
+
 def _snooze_end(open_alerts: dict[str, OpenAlert], after: datetime) -> datetime | None:
     """The first moment after ``after`` a snooze of an open alert ends."""
-    ends = [entry.alert.snoozed_until for entry in open_alerts.values()
-            if entry.alert.snoozed_until is not None and entry.alert.snoozed_until > after]
-    return min(ends) if ends else None
+    end: datetime | None = None
+    for entry in open_alerts.values():
+        until = entry.alert.snoozed_until
+        if until is not None and until > after and (end is None or until < end):
+            end = until
+    return end
 
 
 def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
@@ -123,9 +137,7 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
     answers = answers_at(state, playbook, at)
     update: dict[str, Any] = {}
     alerts: list[Alert] = []
-    snooze_due = any(entry.alert.snoozed_until is not None and entry.alert.snoozed_until <= at
-                     for entry in state.open_alerts.values())
-    if answers is None or answers is not state.answers or state.dirty or snooze_due:
+    if answers is None or answers is not state.answers or state.dirty or _snooze_due(state.open_alerts, at):
         # Otherwise nothing changed since the evaluation that found these answers, and the open
         # alerts are the ones it left: nothing to raise, update or resolve.
         if answers is not None:
