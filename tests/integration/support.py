@@ -79,7 +79,7 @@ def isolated(base: Settings, **changes: Any) -> Iterator[Settings]:
 
 
 SNAPSHOT_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "engagement",
-                   "stage_entries", "close_date_changes", "projected_facts")
+                   "stage_entries", "close_date_changes", "projected_facts", "alert_changes", "alert_actions")
 
 
 def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
