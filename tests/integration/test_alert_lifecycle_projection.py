@@ -19,6 +19,7 @@ import pytest
 from processors.config import Settings
 from projections.apply import apply_one_by_one
 from projections.batch_write import apply_batch
+from projections.migrate import apply_migrations, migration_files
 from projections.queries import OPEN_CONDITIONS_BY_TYPE, deal, pipeline, review
 from schemas.alerts import Alert
 from schemas.facts import AlertAcknowledged, DealCreated
@@ -81,6 +82,31 @@ def episode(alert_id: str) -> list[Record]:
             alert(alert_id, "resolved", raised=T0, at=T0 + timedelta(days=3), severity="critical",
                   stage="negotiation", acknowledged_by="mgr-1", acknowledged_at=T0 + timedelta(days=2),
                   details={"rule": "time_in_stage", "ratio": 2.1})]
+
+
+def test_migration_0004_turns_the_stored_alerts_into_conditions_and_notifications(base_settings: Settings) -> None:
+    with fresh_database(base_settings, migrate=False) as url:
+        with psycopg.connect(url) as conn:  # a database as the projector left it before issue 16
+            conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz)")
+            for path in migration_files()[:3]:
+                conn.execute(path.read_text())  # type: ignore[arg-type]
+                conn.execute("INSERT INTO schema_migrations VALUES (%s, now())", (path.stem,))
+            conn.execute("""INSERT INTO alerts (alert_id, deal_id, type, severity, status, raised_at, resolved_at)
+                            VALUES ('s', 'acme', 'deal.stalled', 'warning', 'raised', %(t)s, NULL),
+                                   ('i', 'acme', 'deal.inactive', 'warning', 'resolved', %(t)s, %(later)s),
+                                   ('g', 'acme', 'gate.rejected', 'warning', 'raised', %(t)s, NULL),
+                                   ('m', 'acme', 'momentum.detected', 'info', 'raised', %(t)s, NULL)""",
+                         {"t": T0, "later": T0 + timedelta(days=1)})
+        assert apply_migrations(url) == ["0004_alert_lifecycle"]
+        assert rows(url, "SELECT alert_id, kind, updated_at FROM alerts ORDER BY alert_id") == [
+            ("g", "notification", T0), ("i", "condition", T0 + timedelta(days=1)), ("m", "notification", T0),
+            ("s", "condition", T0)]
+        assert rows(url, "SELECT alert_id, status, at FROM alert_changes ORDER BY alert_id, at") == [
+            ("g", "raised", T0), ("i", "raised", T0), ("i", "resolved", T0 + timedelta(days=1)), ("m", "raised", T0),
+            ("s", "raised", T0)]
+        assert rows(url, "SELECT alert_id FROM open_conditions") == [("s",)]
+        write(url, [alert("s", "updated", raised=T0, at=T0 + timedelta(days=2), severity="critical")], True, 10)
+        assert rows(url, "SELECT status, severity FROM alerts WHERE alert_id = 's'") == [("updated", "critical")]
 
 
 ROW = """SELECT status, severity, stage, raised_at, updated_at, resolved_at, acknowledged_by, details->>'ratio'
