@@ -20,6 +20,7 @@ from processors.core.engagement_kinds import (
     is_buyer_response,
     is_outbound_touch,
 )
+from projections.alert_rows import ALERT_COLUMNS, CHANGE_COLUMNS, UPSERT_SET, alert_row, change_row
 
 Row = dict[str, Any]
 
@@ -165,6 +166,24 @@ def _rejected(cur: Cursor[Any], fact: Row) -> None:
     )
 
 
+ALERT_ACTIONS = {"alert.acknowledged": "acknowledged", "alert.snoozed": "snoozed"}
+
+
+def action_row(fact: Row) -> tuple[Any, ...]:
+    """The ``alert_actions`` row of an ``alert.acknowledged`` or ``alert.snoozed`` fact."""
+    return (fact["event_id"], fact["deal_id"], fact["alert_id"], fact.get("alert_type"), ALERT_ACTIONS[fact["type"]],
+            fact.get("acknowledged_by") or fact.get("snoozed_by"), fact["occurred_at"], fact.get("until"),
+            fact.get("note"))
+
+
+def _alert_action(cur: Cursor[Any], fact: Row) -> None:
+    cur.execute(
+        """INSERT INTO alert_actions (event_id, deal_id, alert_id, alert_type, action, actor, acted_at, until, note)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING""",
+        action_row(fact),
+    )
+
+
 _APPLY: dict[str, Callable[[Cursor[Any], Row], None]] = {
     "deal.created": _created,
     "deal.updated": _updated,
@@ -173,6 +192,7 @@ _APPLY: dict[str, Callable[[Cursor[Any], Row], None]] = {
     "engagement.recorded": _engagement,
     "command.rejected": _rejected,
     **{name: _stage_changed for name in STAGE_KINDS},
+    **{name: _alert_action for name in ALERT_ACTIONS},
 }
 
 
@@ -206,18 +226,17 @@ def apply_fact(cur: Cursor[Any], fact: Row) -> None:
         )
 
 
+ALERT_VALUES = ", ".join(f"%({name})s" for name in ALERT_COLUMNS)
+UPSERT_ALERT = f"""INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({ALERT_VALUES})
+    ON CONFLICT (alert_id) DO UPDATE SET {UPSERT_SET}"""
+INSERT_CHANGE = f"""INSERT INTO alert_changes ({', '.join(CHANGE_COLUMNS)})
+    VALUES ({', '.join(['%s'] * len(CHANGE_COLUMNS))}) ON CONFLICT DO NOTHING"""
+
+
 def apply_alert(cur: Cursor[Any], alert: Row) -> None:
-    """Insert a raised alert, or mark it resolved (same ``alert_id``)."""
-    cur.execute(
-        """INSERT INTO alerts (alert_id, deal_id, type, severity, status, raised_at, resolved_at,
-               stage, owner_id, caused_by, details)
-           VALUES (%(alert_id)s, %(deal_id)s, %(type)s, %(severity)s, %(status)s, %(raised_at)s,
-               %(resolved_at)s, %(stage)s, %(owner_id)s, %(caused_by)s, %(details)s)
-           ON CONFLICT (alert_id) DO UPDATE SET
-               status = CASE WHEN EXCLUDED.status = 'resolved' THEN 'resolved' ELSE alerts.status END,
-               resolved_at = COALESCE(EXCLUDED.resolved_at, alerts.resolved_at)""",
-        alert | {"details": Jsonb(alert.get("details") or {}), "resolved_at": alert.get("resolved_at")},
-    )
+    """Upsert an alert by ``alert_id`` (an older record never overwrites a newer one) and keep its change."""
+    cur.execute(UPSERT_ALERT, alert_row(alert))
+    cur.execute(INSERT_CHANGE, change_row(alert))
 
 
 def apply_one_by_one(cur: Cursor[Any], payloads: Iterable[tuple[str, Row]]) -> BatchResult:

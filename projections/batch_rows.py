@@ -12,8 +12,11 @@ as :mod:`projections.apply` applies it one fact at a time:
   moments that may raise them are collected and PostgreSQL takes the greatest;
 * an invalidation reaches the evidence stored before the batch and, of the batch's own, only
   what came before it (``late_invalidations`` pairs them up);
-* alerts with the same ``alert_id`` collapse into one row: the first one's columns, resolved if
-  any of them is, and the last ``resolved_at`` given.
+* alerts with the same ``alert_id`` collapse into one row as :func:`projections.alert_rows.merge`
+  folds them one after the other (the newest record's columns), and each record gives one
+  ``alert_changes`` row (the first of a key);
+* ``alert.acknowledged`` and ``alert.snoozed`` facts give ``alert_actions`` rows; facts of other
+  types give none of their own.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from processors.core.engagement_kinds import (
     is_buyer_response,
     is_outbound_touch,
 )
-from projections.apply import DEAL_COLUMNS, STAGE_KINDS, TERMINAL
+from projections.alert_rows import alert_row, change_row, merge
+from projections.apply import ALERT_ACTIONS, DEAL_COLUMNS, STAGE_KINDS, TERMINAL, action_row
 
 Row = dict[str, Any]
 
@@ -53,12 +57,15 @@ class BatchRows:
     late_invalidations: list[tuple[Any, ...]] = field(default_factory=list)
     """(event_id, deal_id, criterion, invalidated at): the batch's evidence an invalidation after it may reach."""
     gate_rejections: list[tuple[Any, ...]] = field(default_factory=list)
+    alert_actions: list[tuple[Any, ...]] = field(default_factory=list)
     deals: dict[str, Row] = field(default_factory=dict)
     """Each deal the batch knows, by id: its columns (``DEAL_STATE``) after the batch."""
     moments: set[tuple[str, Any, bool]] = field(default_factory=set)
     """(deal_id, moment, is a buyer response): moments that raise the deal's activity columns."""
     alerts: dict[str, Row] = field(default_factory=dict)
-    """One collapsed alert per ``alert_id``, in first-seen order."""
+    """One collapsed ``alerts`` row per ``alert_id``, in first-seen order."""
+    alert_changes: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
+    """One ``alert_changes`` row per key (``alert_id``, ``status``, moment), in first-seen order."""
     evidence_ids: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """The batch's evidence so far, by (deal_id, criterion)."""
 
@@ -145,6 +152,10 @@ def _rejected(rows: BatchRows, fact: Row) -> None:
         deal["stage"] if deal else None, deal["owner_id"] if deal else None, fact["occurred_at"]))
 
 
+def _alert_action(rows: BatchRows, fact: Row) -> None:
+    rows.alert_actions.append(action_row(fact))
+
+
 _FOLD: dict[str, Callable[[BatchRows, Row], None]] = {
     "deal.created": _created,
     "deal.updated": _updated,
@@ -153,21 +164,16 @@ _FOLD: dict[str, Callable[[BatchRows, Row], None]] = {
     "engagement.recorded": _engagement,
     "command.rejected": _rejected,
     **{name: _stage_changed for name in STAGE_KINDS},
+    **{name: _alert_action for name in ALERT_ACTIONS},
 }
 
 
 def _alert(rows: BatchRows, alert: Row) -> None:
-    seen = rows.alerts.get(alert["alert_id"])
-    if seen is None:
-        rows.alerts[alert["alert_id"]] = {
-            **{key: alert[key] for key in ("alert_id", "deal_id", "type", "severity", "status", "raised_at",
-                                           "stage", "owner_id", "caused_by")},
-            "resolved_at": alert.get("resolved_at"), "details": json.dumps(alert.get("details") or {})}
-        return
-    if alert["status"] == "resolved":
-        seen["status"] = "resolved"
-    if alert.get("resolved_at") is not None:
-        seen["resolved_at"] = alert["resolved_at"]
+    row = alert_row(alert)
+    seen = rows.alerts.get(row["alert_id"])
+    rows.alerts[row["alert_id"]] = row if seen is None else merge(seen, row)
+    change = change_row(alert)
+    rows.alert_changes.setdefault(change[:3], change)
 
 
 def fold_batch(items: list[tuple[str, Row]], fresh: set[int], deals: dict[str, Row]) -> BatchRows:

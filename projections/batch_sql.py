@@ -1,8 +1,8 @@
 """The tables and statements of the set-based batch writer (:mod:`projections.batch_write`).
 
 Rows known to be new go to their table with ``COPY`` (as text, each value parsed by its column's
-type, as a statement's parameter would be). The few rows that change stored ones (deals, alerts
-being resolved, evidence being invalidated) go as one array per column, read back with
+type, as a statement's parameter would be). The few rows that change stored ones (deals, alerts,
+evidence being invalidated) go as one array per column, read back with
 ``unnest(...)``: the planner then knows how many there are and reaches the stored rows through
 their index, however stale the table's statistics.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from projections.alert_rows import ALERT_COLUMNS, CHANGE_COLUMNS, UPSERT_SET
+
 INSERT_ONLY = {
     "stage_entries": "event_id, deal_id, stage, entered_at, via",
     "stage_history": "event_id, deal_id, from_stage, to_stage, kind, reason, changed_at, days_in_from_stage",
@@ -20,10 +22,10 @@ INSERT_ONLY = {
     "gate_rejections": "event_id, deal_id, command_type, requested, reason, message, missing_criteria, missing_fields, "
                        "stage, owner_id, rejected_at",
     "evidence": "event_id, deal_id, criterion, kind, reference, summary, recorded_by, recorded_at, source_event_id",
+    "alert_actions": "event_id, deal_id, alert_id, alert_type, action, actor, acted_at, until, note",
 }
 """Tables whose rows only ever arrive, one per fact (keyed by its ``event_id``), and the columns the
 batch fills; :class:`~projections.batch_rows.BatchRows` names its lists after them."""
-ALERT_COLUMNS = "alert_id, deal_id, type, severity, status, raised_at, resolved_at, stage, owner_id, caused_by, details"
 
 
 def insert_if_new(table: str) -> str:
@@ -76,10 +78,13 @@ DEALS = Arrays("d", "deal_id text, name text, owner_id text, amount_float float8
 """The touched deals as the fold left them (an amount that was a float becomes numeric as a float
 parameter would)."""
 MOMENTS = Arrays("m", "deal_id text, at timestamptz, buyer bool")
-RESOLUTIONS = Arrays("s", "alert_id text, status text, resolved_at timestamptz")
+_ALERT_TYPES = {"raised_at": "timestamptz", "resolved_at": "timestamptz", "updated_at": "timestamptz",
+                "acknowledged_at": "timestamptz", "snoozed_until": "timestamptz", "at": "timestamptz",
+                "details": "jsonb", "notify": "bool"}
+ALERTS = Arrays("a", ", ".join(f"{name} {_ALERT_TYPES.get(name, 'text')}" for name in ALERT_COLUMNS))
+CHANGES = Arrays("c", ", ".join(f"{name} {_ALERT_TYPES.get(name, 'text')}" for name in CHANGE_COLUMNS))
 
 KNOWN_FACTS = "SELECT event_id FROM projected_facts WHERE event_id = ANY(%s)"
-KNOWN_ALERTS = "SELECT alert_id FROM alerts WHERE alert_id = ANY(%s)"
 
 INVALIDATE_STORED = f"""UPDATE evidence e SET valid = false FROM {INVALIDATIONS.clause()}
     WHERE e.deal_id = i.deal_id AND e.criterion = i.criterion AND e.recorded_at <= i.at"""
@@ -123,8 +128,11 @@ INSERT_DEALS = f"""INSERT INTO deals (deal_id, name, owner_id, amount, currency,
     {_TOUCHED}
     ON CONFLICT (deal_id) DO NOTHING"""
 """The deals the batch created."""
-RESOLVE_ALERTS = f"""UPDATE alerts a SET status = CASE WHEN s.status = 'resolved' THEN 'resolved' ELSE a.status END,
-        resolved_at = COALESCE(s.resolved_at, a.resolved_at)
-    FROM {RESOLUTIONS.clause()} WHERE a.alert_id = s.alert_id"""
-"""Alerts that exist already: resolved if the batch resolves them, ``resolved_at`` as last given (what
-the upsert of :func:`projections.apply.apply_alert` does to them)."""
+UPSERT_ALERTS = f"""INSERT INTO alerts ({', '.join(ALERT_COLUMNS)})
+    SELECT {', '.join(ALERT_COLUMNS)} FROM {ALERTS.clause()}
+    ON CONFLICT (alert_id) DO UPDATE SET {UPSERT_SET}"""
+"""The batch's alerts, one row per ``alert_id``: new ones inserted, stored ones replaced where the batch's
+is newer (what the upsert of :func:`projections.apply.apply_alert` does to them)."""
+INSERT_CHANGES = f"""INSERT INTO alert_changes ({', '.join(CHANGE_COLUMNS)})
+    SELECT {', '.join(CHANGE_COLUMNS)} FROM {CHANGES.clause()} ON CONFLICT DO NOTHING"""
+"""One ``alert_changes`` row per alert record, unless it is there already (a replay)."""

@@ -11,11 +11,11 @@ nothing else writes meanwhile and what it reads stays current):
 4. the rows of the insert-only tables are copied straight in (one ``COPY`` per table, in a
    savepoint); if one of them is there already the savepoint is rolled back and they go in one by
    one with ``ON CONFLICT DO NOTHING`` instead;
-5. new alerts are copied straight into ``alerts``;
-6. one pipelined burst of set-based statements, each row set an array parameter per column: the
-   batch's own evidence that a later invalidation reaches is marked invalid, the stored alerts
-   are resolved, the stored deals updated and the new ones inserted (the greatest of their
-   activity moments, the exit criteria of their stage).
+5. one pipelined burst of set-based statements, each row set an array parameter per column: the
+   batch's own evidence that a later invalidation reaches is marked invalid, the alerts are
+   upserted (one row per ``alert_id``, an older record never overwriting a newer one) and their
+   records added to ``alert_changes``, the stored deals updated and the new ones inserted (the
+   greatest of their activity moments, the exit criteria of their stage).
 
 The rows equal what :func:`projections.apply.apply_one_by_one` writes fact by fact (tested), and
 applying a batch again changes nothing.
@@ -30,23 +30,24 @@ import psycopg
 from psycopg import Cursor
 from psycopg.pq import TransactionStatus
 
+from projections.alert_rows import ALERT_COLUMNS
 from projections.apply import BatchResult
 from projections.batch_rows import DEAL_STATE, BatchRows, Row, fold_batch
 from projections.batch_sql import (
-    ALERT_COLUMNS,
+    ALERTS,
+    CHANGES,
     DEALS,
+    INSERT_CHANGES,
     INSERT_DEALS,
     INSERT_ONLY,
     INVALIDATE_LATE,
     INVALIDATE_STORED,
     INVALIDATIONS,
-    KNOWN_ALERTS,
     KNOWN_FACTS,
     LATE_INVALIDATIONS,
     MOMENTS,
-    RESOLUTIONS,
-    RESOLVE_ALERTS,
     UPDATE_DEALS,
+    UPSERT_ALERTS,
     insert_if_new,
 )
 
@@ -115,19 +116,17 @@ def _deals(cur: Cursor[Any], statement: str, deals: dict[str, Row], moments: set
 
 
 def write_rows(cur: Cursor[Any], rows: BatchRows, stored: set[str]) -> None:
-    """Write the folded rows (steps 3 to 6 of the module's description); ``stored``: the deals stored before."""
-    alerts = [tuple(alert[name] for name in ALERT_COLUMNS.split(", ")) for alert in rows.alerts.values()]
-    known = {row[0] for row in cur.execute(KNOWN_ALERTS, (list(rows.alerts),)).fetchall()} if alerts else set()
+    """Write the folded rows (steps 3 to 5 of the module's description); ``stored``: the deals stored before."""
     if rows.invalidations:
         cur.execute(INVALIDATE_STORED, INVALIDATIONS.params(rows.invalidations))
     _insert_only(cur, rows)
-    copy_rows(cur, "alerts", ALERT_COLUMNS, (alert for alert in alerts if alert[0] not in known))
     with cur.connection.pipeline():
         if rows.late_invalidations:
             cur.execute(INVALIDATE_LATE, LATE_INVALIDATIONS.params(rows.late_invalidations))
-        if known:
-            cur.execute(RESOLVE_ALERTS, RESOLUTIONS.params([(a["alert_id"], a["status"], a["resolved_at"])
-                                                            for a in rows.alerts.values() if a["alert_id"] in known]))
+        if rows.alerts:
+            cur.execute(UPSERT_ALERTS, ALERTS.params([tuple(alert[name] for name in ALERT_COLUMNS)
+                                                      for alert in rows.alerts.values()]))
+            cur.execute(INSERT_CHANGES, CHANGES.params(list(rows.alert_changes.values())))
         _deals(cur, UPDATE_DEALS, {key: deal for key, deal in rows.deals.items() if key in stored}, rows.moments)
         _deals(cur, INSERT_DEALS, {key: deal for key, deal in rows.deals.items() if key not in stored}, rows.moments)
 

@@ -22,6 +22,7 @@ from kafka.errors import KafkaError
 
 from projections.apply import BatchResult
 from projections.batch_write import apply_batch
+from projections.queries import OPEN_CONDITIONS_BY_TYPE
 from schemas.playbook import Playbook
 
 log = logging.getLogger("dealflow.projector")
@@ -30,7 +31,7 @@ LOCK_KEY = 748_221_904
 """Advisory lock held by every batch and by `dealflow rebuild`: one writer at a time."""
 
 PROJECTION_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "projected_facts",
-                     "engagement", "stage_entries", "close_date_changes")
+                     "engagement", "stage_entries", "close_date_changes", "alert_changes", "alert_actions")
 
 
 class OffsetMismatch(Exception):
@@ -209,7 +210,7 @@ class Projector:
         assert self.conn is not None
         self.observer.lag(self.lag_by_partition())
         deals = self.conn.execute("SELECT stage, count(*) FROM deals WHERE status = 'open' GROUP BY stage").fetchall()
-        alerts = self.conn.execute("SELECT type, count(*) FROM alerts WHERE status = 'raised' GROUP BY type").fetchall()
+        alerts = self.conn.execute(OPEN_CONDITIONS_BY_TYPE).fetchall()
         self.observer.pipeline(dict(deals), dict(alerts))
 
     def lag_by_partition(self) -> dict[tuple[str, int], int]:

@@ -134,6 +134,20 @@ def _add_reports(sub: Any) -> None:
     p.add_argument("--per-stage", type=int, default=3, help="quarterly: deals sampled per stage")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    p = _command(sub, "digest", reports.cmd_digest,
+                 "what an owner's or a team's alerts did since a moment, grouped by deal: conditions opened, "
+                 "escalated, resolved, those still needing action, and notifications",
+                 "PostgreSQL with the projections")
+    p.epilog = ("example: dealflow digest --team emea --since 2026-11-24   "
+                "(or --owner rep-ana; --json for scripts)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--owner", metavar="ID", help="the alerts of this owner (the alert's owner_id)")
+    who.add_argument("--team", metavar="NAME", help="the alerts of this team (the alert's team, from the playbook)")
+    p.add_argument("--since", type=parse_time, metavar="T",
+                   help="start of the period: a date (2026-11-24, midnight UTC) or a timestamp with an offset "
+                        "(default: 7 days ago)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
 
 def _add_devtools(sub: Any) -> None:
     p = _command(sub, "sample", devtools.cmd_sample,

@@ -24,14 +24,21 @@ def _fact(fact: dict[str, Any]) -> str:
     return ""
 
 
+def details_note(details: dict[str, Any] | None) -> str:
+    """An alert's ``details`` in a few words: its message, else its non-empty fields as ``key=value``."""
+    details = details or {}
+    return str(details.get("message") or ", ".join(f"{k}={v}" for k, v in details.items() if v not in (None, [], {})))
+
+
 def render(topic_role: str, payload: dict[str, Any]) -> str:
     """Render one record of the events, alerts or dead-letter topic."""
     if topic_role == "events":
         return f"fact   {payload.get('deal_id', '?'):<10} {payload.get('type', '?'):<20} {_fact(payload)}"
     if topic_role == "alerts":
-        details = payload.get("details") or {}
-        note = details.get("message") or ", ".join(f"{k}={v}" for k, v in details.items() if v not in (None, [], {}))
+        kind = "notification" if payload.get("kind") == "notification" else payload.get("status")
+        extra = "".join([f" acknowledged by {payload['acknowledged_by']}" if payload.get("acknowledged_by") else "",
+                         f" snoozed until {payload['snoozed_until']}" if payload.get("snoozed_until") else ""])
         return (f"ALERT  {payload.get('deal_id', '?'):<10} {payload.get('type', '?'):<20} "
-                f"{payload.get('severity')} {payload.get('status')} {note}").rstrip()
+                f"{payload.get('severity')} {kind}{extra} {details_note(payload.get('details'))}").rstrip()
     where = f"{payload.get('source_topic')}[{payload.get('source_partition')}]@{payload.get('source_offset')}"
     return f"DEAD   {where:<24} {payload.get('reason')}"

@@ -1,9 +1,11 @@
-"""The manager's read-only commands: ``pipeline``, ``deal``, ``review`` (PostgreSQL) and ``benchmarks`` (Kafka)."""
+"""The manager's read-only commands: ``pipeline``, ``deal``, ``review``, ``digest`` (PostgreSQL) and
+``benchmarks`` (Kafka)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timedelta, timezone
 
 from processors.cli.common import settings_of
 from processors.kafka.security import client_options
@@ -60,7 +62,7 @@ def cmd_deal(args: argparse.Namespace) -> int:
     row = found["deal"]
     summary = [{"field": key, "value": value} for key, value in row.items()]
     print_tables(table(f"Deal {args.deal_id}", summary), table("Timeline", found["timeline"]),
-                 table("Engagement", found["engagement"]))
+                 table("Alerts (open conditions first)", found["alerts"]), table("Engagement", found["engagement"]))
     return 0
 
 
@@ -76,4 +78,18 @@ def cmd_review(args: argparse.Namespace) -> int:
               "monthly": "Monthly review: mid-stage deals stuck longer than the stage average",
               "quarterly": f"Quarterly audit sample (seed {args.seed}, {args.per_stage} per stage)"}
     print_tables(table(titles[args.cadence], rows))
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from processors.cli.views import digest_tables, print_tables, to_json
+    from projections.digest import digest
+
+    until = datetime.now(timezone.utc)
+    since = args.since or until - timedelta(days=7)
+    found = digest(settings_of(args).database_url, args.owner, args.team, since, until)
+    if args.json:
+        print(to_json(found))
+    else:
+        print_tables(*digest_tables(found))
     return 0

@@ -7,10 +7,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
+from processors.cli.render import details_note
 from schemas.playbook import Playbook
 
 Row = dict[str, Any]
@@ -63,7 +64,51 @@ def stage_order(playbook: Playbook, rows: list[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (r["status"] != "open", r["status"], order.get(r["stage"], 99)))
 
 
-def print_tables(*tables: Table) -> None:
+def _digest_rows(deal: Row, until: datetime) -> list[Row]:
+    """A deal's digest as table rows: what needs action first, then what happened in time order, then snoozes."""
+    def row(what: str, item: Row, when: Any, note: str) -> Row:
+        return {"what": what, "when": when, "alert": item["type"], "severity": item["severity"], "note": note}
+
+    def days(start: datetime, end: datetime) -> str:
+        return f"{(end - start).total_seconds() / 86400:.1f} days"
+
+    needs = []
+    for item in deal["needs_action"]:
+        by = item.get("acknowledged_by")
+        owner = f"acknowledged by {by}" if by else "not acknowledged"
+        needs.append(row("needs action", item, item["raised_at"],
+                         f"open {days(item['raised_at'], until)}, {owner}; {details_note(item['details'])}"))
+    events = [row("escalated", item, item["at"], f"{item['from_severity']} -> {item['severity']}")
+              for item in deal["escalated"]]
+    events += [row("opened", item, item["at"], details_note(item["details"])) for item in deal["opened"]]
+    events += [row("resolved", item, item["at"], f"after {days(item['raised_at'], item['at'])} open"
+                   if item.get("raised_at") else "") for item in deal["resolved"]]
+    events += [row("notification", item, item["at"], details_note(item["details"])) for item in deal["notifications"]]
+    snoozed = [row("snoozed", item, item["raised_at"], f"until {_cell(item['snoozed_until'])} UTC")
+               for item in deal["snoozed"]]
+    return needs + sorted(events, key=lambda r: r["when"]) + snoozed
+
+
+def digest_tables(found: Row) -> list[RenderableType]:
+    """The human form of a digest: a summary line, then one table per deal."""
+    who = f"team {found['team']}" if found["team"] else f"owner {found['owner']}"
+    totals = found["totals"]
+    header = (f"[bold]Alert digest for {escape(who)}[/bold], {_cell(found['since'])} to {_cell(found['until'])} UTC\n"
+              f"{totals['opened']} opened, {totals['escalated']} escalated, {totals['resolved']} resolved, "
+              f"{totals['needs_action']} need action ({totals['snoozed']} more snoozed), "
+              f"{totals['notifications']} notifications")
+    tables: list[RenderableType] = [header]
+    if not found["deals"]:
+        tables.append("Nothing happened to these alerts in the period, and nothing needs action.")
+    for deal in found["deals"]:
+        name = f"{deal['name']} ({deal['deal_id']})" if deal["name"] else deal["deal_id"]
+        facts = ", ".join(str(v) for v in (deal["stage"], deal["status"], deal["owner_id"]) if v)
+        tables.append(table(f"{name}: {facts}" if facts else name, _digest_rows(deal, found["until"]),
+                            ["what", "when", "alert", "severity", "note"]))
+    return tables
+
+
+def print_tables(*tables: RenderableType) -> None:
     console = Console()
     for item in tables:
         console.print(item)

@@ -18,7 +18,7 @@ GATE_DECISIONS = Counter(
     "dealflow_gate_decisions_total", "Stage-change decisions, by from-stage, to-stage and outcome.",
     ["from_stage", "to_stage", "outcome"])
 ALERTS = Counter(
-    "dealflow_alerts_total", "Alerts published, by type, severity and status (raised or resolved).",
+    "dealflow_alerts_total", "Alert records published, by type, severity and status (raised, updated or resolved).",
     ["type", "severity", "status"])
 INPUT_REREAD = Counter(
     "dealflow_input_rereads_total",
@@ -44,7 +44,9 @@ PROJECTOR_COMMIT = Histogram(
     "dealflow_projector_commit_duration_seconds", "Time to write and commit one projector batch.",
     buckets=LATENCY_BUCKETS)
 OPEN_DEALS = Gauge("dealflow_open_deals", "Open deals per stage (from the projection).", ["stage"])
-OPEN_ALERTS = Gauge("dealflow_open_alerts", "Raised, unresolved alerts per type (from the projection).", ["type"])
+OPEN_ALERTS = Gauge("dealflow_open_alerts",
+                    "Open condition alerts (raised or updated, not resolved) per type (from the projection); "
+                    "notifications are never open.", ["type"])
 DEADLINE_INDEX = Gauge("dealflow_deadline_index_deals", "Deals with a pending deadline in this worker's index.")
 DEADLINE_ROUND = Histogram(
     "dealflow_deadline_round_seconds", "Time of one deadline check round of the worker's timer.",

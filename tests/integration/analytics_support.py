@@ -17,6 +17,10 @@ Fixture, in short (days = days_in_from_stage; 2026 events at 09:00 UTC unless sh
   d7 ana   5 000 small   open  imported into qualification 6 days ago, close date in 60 days
   d8 bo  300 000 enterpr open  imported into closing      4 days ago, close date in 14 days
 
+Alerts (raised 3 days ago): open conditions d5 stalled + close date passed (acknowledged), d6 next step
+overdue + inactive (its snooze ended a day ago), d8 ghosting (snoozed for two more days); resolved d5
+stalled (an earlier episode) and d1 inactive; notifications d6 and d8 late stage entered, d3 gate rejected.
+
 Plain functions and constants, plus the module-scoped ``url`` fixture: a test module takes it in under
 that name (``url = analytics_support.url``) and gets its own fresh database with the fixture loaded.
 
@@ -43,7 +47,7 @@ MIGRATION = Path(__file__).resolve().parents[2] / "projections" / "migrations" /
 VIEWS = ("time_in_stage_by_stage", "time_in_stage_by_rep", "time_in_stage_by_size_band", "stage_conversion",
          "velocity_weekly", "cycle_length_weekly", "pipeline_velocity", "blocker_criteria", "alert_types_by_stage",
          "regression_rate_by_stage", "regression_rate_by_rep", "close_date_slips", "close_date_slip_summary",
-         "review_weekly", "review_monthly")
+         "review_weekly", "review_monthly", "open_conditions", "open_conditions_by_deal")
 
 # The moment the fixture is written (whole seconds, so timestamps print without fractions), set again
 # by ``start_clock`` right before a fixture is written: the suite may run long after this module is imported.
@@ -148,20 +152,27 @@ def load_fixture(url: str) -> None:
                     ago(2), "cmd-ev3", True),
                ])
 
-        def alert(alert_id: str, deal: str, type_: str, status: str, stage: str, owner: str) -> tuple[Any, ...]:
-            return (alert_id, deal, type_, "warning", status, ago(3), ago(1) if status == "resolved" else None,
-                    stage, owner, None, Jsonb({}))
+        def alert(alert_id: str, deal: str, type_: str, status: str, stage: str, owner: str,
+                  kind: str = "condition", acknowledged_by: str | None = None,
+                  snoozed_until: datetime | None = None) -> tuple[Any, ...]:
+            return (alert_id, deal, type_, kind, "warning", status, ago(3),
+                    ago(1) if status == "resolved" else None, stage, owner, None, Jsonb({}), acknowledged_by,
+                    snoozed_until, ago(1) if status != "raised" else ago(3))
 
-        insert(conn, "alerts", "alert_id, deal_id, type, severity, status, raised_at, resolved_at, stage, "
-               "owner_id, caused_by, details", [
+        insert(conn, "alerts", "alert_id, deal_id, type, kind, severity, status, raised_at, resolved_at, stage, "
+               "owner_id, caused_by, details, acknowledged_by, snoozed_until, updated_at", [
                    alert("a1", "d5", "deal.stalled", "raised", "proposal", "rep-ana"),
-                   alert("a2", "d5", "close_date.passed", "raised", "proposal", "rep-ana"),
+                   alert("a2", "d5", "close_date.passed", "updated", "proposal", "rep-ana", acknowledged_by="mgr"),
                    alert("a3", "d5", "deal.stalled", "resolved", "proposal", "rep-ana"),  # an earlier episode
                    alert("a4", "d6", "next_step.overdue", "raised", "negotiation", "rep-bo"),
-                   alert("a5", "d6", "deal.late_stage_entered", "raised", "negotiation", "rep-bo"),
+                   alert("a5", "d6", "deal.late_stage_entered", "raised", "negotiation", "rep-bo", "notification"),
                    alert("a6", "d1", "deal.inactive", "resolved", "discovery", "rep-ana"),
-                   alert("a7", "d8", "deal.late_stage_entered", "raised", "closing", "rep-bo"),
-                   alert("a8", "d3", "gate.rejected", "raised", "qualification", "rep-ana"),
+                   alert("a7", "d8", "deal.late_stage_entered", "raised", "closing", "rep-bo", "notification"),
+                   alert("a8", "d3", "gate.rejected", "raised", "qualification", "rep-ana", "notification"),
+                   alert("a9", "d8", "deal.ghosting", "updated", "closing", "rep-bo",
+                         snoozed_until=ago(-2)),  # snoozed for two more days: open, but no action now
+                   alert("a10", "d6", "deal.inactive", "updated", "negotiation", "rep-bo",
+                         snoozed_until=ago(1)),  # a snooze that ended: needs action again
                ])
 
         def refusal(event: str, deal: str, stage: str, criteria: list[str],

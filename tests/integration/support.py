@@ -41,14 +41,15 @@ def _database_url(base: str, name: str) -> str:
 
 
 @contextmanager
-def fresh_database(base: Settings) -> Iterator[str]:
-    """A new database with the migrations applied (its URL); dropped afterwards."""
+def fresh_database(base: Settings, migrate: bool = True) -> Iterator[str]:
+    """A new database with the migrations applied (unless ``migrate`` is false: empty), its URL; dropped afterwards."""
     database = f"dealflow_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(base.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
     url = _database_url(base.database_url, database)
     try:
-        apply_migrations(url)
+        if migrate:
+            apply_migrations(url)
         yield url
     finally:
         _drop_database(base.database_url, database)
@@ -79,7 +80,7 @@ def isolated(base: Settings, **changes: Any) -> Iterator[Settings]:
 
 
 SNAPSHOT_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "engagement",
-                   "stage_entries", "close_date_changes", "projected_facts")
+                   "stage_entries", "close_date_changes", "projected_facts", "alert_changes", "alert_actions")
 
 
 def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:

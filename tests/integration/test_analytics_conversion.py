@@ -73,8 +73,10 @@ def test_alert_types_by_stage(url: str) -> None:
         ("qualification", "gate.rejected", 1),
         ("proposal", "deal.stalled", 2),          # a raised and a resolved episode
         ("proposal", "close_date.passed", 1),
+        ("negotiation", "deal.inactive", 1),
         ("negotiation", "deal.late_stage_entered", 1),
         ("negotiation", "next_step.overdue", 1),
+        ("closing", "deal.ghosting", 1),
         ("closing", "deal.late_stage_entered", 1),
     ]
 

@@ -49,13 +49,24 @@ def test_review_weekly(url: str) -> None:
                               open_alerts, open_alert_types FROM review_weekly""")
     assert got == [
         ("d8", "closing", "rep-bo", D("300000"), D("4"), ["contract_signed"], "Get the contract signed",
-         TODAY + timedelta(days=3), TODAY + timedelta(days=14), "at_risk", 1, ["deal.late_stage_entered"]),
+         TODAY + timedelta(days=3), TODAY + timedelta(days=14), "at_risk", 1, ["deal.ghosting"]),
         ("d6", "negotiation", "rep-bo", D("45000"), D("10"), ["contract_terms_agreed"], "Agree the contract terms",
          TODAY - timedelta(days=1), TODAY + timedelta(days=15), "ok", 2,
-         ["deal.late_stage_entered", "next_step.overdue"]),
+         ["deal.inactive", "next_step.overdue"]),
         ("d5", "proposal", "rep-ana", D("20000"), D("9.5"), ["pricing_feedback_received", "scope_agreed"],
          "Walk through the proposal with the decision maker", TODAY + timedelta(days=2),
          TODAY - timedelta(days=1), "passed", 2, ["close_date.passed", "deal.stalled"]),
+    ]
+
+
+def test_open_conditions_count_conditions_only_and_tell_snoozed_and_acknowledged_ones(url: str) -> None:
+    # Notifications (a5, a7, a8) and resolved conditions (a3, a6) are never open; a9's snooze runs on, a10's ended.
+    assert rows(url, "SELECT alert_id, snoozed, acknowledged FROM open_conditions ORDER BY alert_id") == [
+        ("a1", False, False), ("a10", False, False), ("a2", False, True), ("a4", False, False), ("a9", True, False)]
+    assert rows(url, "SELECT * FROM open_conditions_by_deal ORDER BY deal_id") == [
+        ("d5", 2, ["close_date.passed", "deal.stalled"], 2, 0, 1),
+        ("d6", 2, ["deal.inactive", "next_step.overdue"], 2, 0, 0),
+        ("d8", 1, ["deal.ghosting"], 0, 1, 0),
     ]
 
 

@@ -138,13 +138,13 @@ def _seed_projection(conn: psycopg.Connection[Any]) -> None:
                             'missing criteria', '{timeline_committed}', 'discovery', 'rep-ana',
                             now() - interval '35 days')""")
     conn.execute("""INSERT INTO alerts (alert_id, deal_id, type, severity, status, raised_at, resolved_at, stage,
-                                        owner_id)
+                                        owner_id, kind)
                     VALUES ('a1', 'd-globex', 'gate.rejected', 'warning', 'raised', now() - interval '25 days',
-                            NULL, 'discovery', 'rep-ben'),
+                            NULL, 'discovery', 'rep-ben', 'notification'),
                            ('a2', 'd-initech', 'deal.stalled', 'warning', 'raised', now() - interval '2 days',
-                            NULL, 'qualification', 'rep-ben'),
+                            NULL, 'qualification', 'rep-ben', 'condition'),
                            ('a3', 'd-acme', 'deal.inactive', 'info', 'resolved', now() - interval '12 days',
-                            now() - interval '11 days', 'qualification', 'rep-ana')""")
+                            now() - interval '11 days', 'qualification', 'rep-ana', 'condition')""")
     conn.execute("""INSERT INTO close_date_changes VALUES
                     ('cd1', 'd-acme', NULL, current_date + 1, now() - interval '40 days'),
                     ('cd2', 'd-acme', current_date + 1, current_date + 5, now() - interval '5 days'),

@@ -4,9 +4,11 @@ real streams is tests/integration/test_projection_writer.py)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
+from projections.alert_rows import CHANGE_COLUMNS
 from projections.batch_rows import BatchRows, fold_batch
 
 Row = dict[str, Any]
@@ -129,11 +131,68 @@ def test_facts_not_fresh_are_skipped() -> None:
     assert len(rows.stage_entries) == 1
 
 
-def test_alerts_with_one_id_collapse_into_the_first_one_resolved_by_any() -> None:
-    rows = fold(alerts=(alert("a1", "raised"), alert("a1", "resolved", "2026-05-03T10:00:00Z", severity="info"),
-                        alert("a1", "raised"), alert("a2", "raised")))
-    first = rows.alerts["a1"]
-    assert (first["status"], first["resolved_at"], first["severity"]) == ("resolved", "2026-05-03T10:00:00Z",
-                                                                           "warning")
-    assert json.loads(first["details"]) == {"days": 3}
-    assert list(rows.alerts) == ["a1", "a2"] and rows.alerts["a2"]["status"] == "raised"
+def test_alerts_with_one_id_collapse_into_the_newest_record_whatever_the_order() -> None:
+    raised = alert("a1", "raised", stage="proposal")
+    escalated = alert("a1", "updated", severity="critical", stage="negotiation", updated_at="2026-05-02T10:00:00Z",
+                      details={"days": 4}, team="emea")
+    acknowledged = alert("a1", "updated", severity="critical", stage="negotiation", acknowledged_by="mgr",
+                         acknowledged_at="2026-05-02T12:00:00+00:00", updated_at="2026-05-02T12:00:00+00:00")
+    resolved = alert("a1", "resolved", "2026-05-03T10:00:00Z", severity="critical", stage="negotiation",
+                     acknowledged_by="mgr")
+    records = [raised, escalated, acknowledged, resolved]
+    for order in itertools.permutations(records):
+        row = fold(alerts=(*order, raised, escalated)).alerts["a1"]  # and some of them replayed after
+        assert (row["status"], row["severity"], row["resolved_at"], row["updated_at"]) == (
+            "resolved", "critical", "2026-05-03T10:00:00Z", "2026-05-03T10:00:00Z"), order
+        assert (row["stage"], row["raised_at"], row["acknowledged_by"]) == ("proposal", "2026-05-01T10:00:00Z", "mgr")
+    row = fold(alerts=(acknowledged, raised, escalated)).alerts["a1"]  # not resolved yet: the latest update
+    assert (row["status"], row["acknowledged_by"], row["updated_at"], row["team"]) == (
+        "updated", "mgr", "2026-05-02T12:00:00+00:00", None)
+    assert json.loads(row["details"]) == {"days": 3}
+
+
+def test_an_update_is_newer_than_its_raise_and_a_later_update_than_an_earlier_one() -> None:
+    raised = alert("a1", "raised")
+    first = alert("a1", "updated", severity="critical", updated_at="2026-05-02T10:00:00Z")
+    snoozed = alert("a1", "updated", severity="critical", updated_at="2026-05-04T10:00:00Z",
+                    snoozed_until="2026-05-10T00:00:00Z")
+    back = alert("a1", "updated", severity="critical", updated_at="2026-05-10T00:00:00Z", notify=True)
+    assert fold(alerts=(first, raised)).alerts["a1"]["severity"] == "critical"
+    assert fold(alerts=(back, snoozed, first)).alerts["a1"]["snoozed_until"] is None
+    assert fold(alerts=(first, snoozed)).alerts["a1"]["snoozed_until"] == "2026-05-10T00:00:00Z"
+    assert fold(alerts=(alert("a2", "raised"),)).alerts["a2"]["updated_at"] == "2026-05-01T10:00:00Z"
+
+
+def test_every_record_gives_one_history_row_and_a_replay_none() -> None:
+    raised = alert("a1", "raised")
+    escalated = alert("a1", "updated", severity="critical", updated_at="2026-05-02T10:00:00Z", notify=False)
+    resolved = alert("a1", "resolved", "2026-05-03T10:00:00Z")
+    rows = fold(alerts=(raised, escalated, raised, resolved, escalated))
+    assert [change[:3] for change in rows.alert_changes.values()] == [
+        ("a1", "raised", "2026-05-01T10:00:00Z"), ("a1", "updated", "2026-05-02T10:00:00Z"),
+        ("a1", "resolved", "2026-05-03T10:00:00Z")]
+    notify = CHANGE_COLUMNS.index("notify")
+    assert [change[notify] for change in rows.alert_changes.values()] == [True, False, True]
+
+
+def test_alerts_of_the_notification_types_are_notifications_even_without_a_kind() -> None:
+    rows = fold(alerts=(alert("n1", "raised", type="gate.rejected"), alert("n2", "raised", type="momentum.detected",
+                                                                          kind="condition"),
+                        alert("c1", "raised"), alert("n3", "raised", type="some.new_notice", kind="notification")))
+    assert {key: row["kind"] for key, row in rows.alerts.items()} == {
+        "n1": "notification", "n2": "notification", "c1": "condition", "n3": "notification"}
+    kind = CHANGE_COLUMNS.index("kind")
+    assert [change[kind] for change in rows.alert_changes.values()] == [
+        "notification", "notification", "condition", "notification"]
+
+
+def test_acknowledgements_and_snoozes_give_action_rows_and_unknown_facts_nothing() -> None:
+    rows = fold(fact("alert.acknowledged", 2, alert_id="a1", alert_type="deal.stalled", acknowledged_by="mgr",
+                     note="on it"),
+                fact("alert.snoozed", 3, alert_id="a1", alert_type="deal.stalled", until="2026-05-09T00:00:00Z",
+                     snoozed_by="rep-1", note=None),
+                fact("deal.teleported", 4))
+    assert rows.alert_actions == [
+        ("e2", "d1", "a1", "deal.stalled", "acknowledged", "mgr", "2026-05-02T10:00:00Z", None, "on it"),
+        ("e3", "d1", "a1", "deal.stalled", "snoozed", "rep-1", "2026-05-03T10:00:00Z", "2026-05-09T00:00:00Z", None)]
+    assert not rows.stage_entries and not rows.deals
