@@ -4,12 +4,14 @@ Both writers (:mod:`projections.apply` one by one, :mod:`projections.batch_rows`
 so they agree on every rule:
 
 * a record's **moment** is ``resolved_at`` for a resolution, else ``updated_at``, else ``raised_at``;
-* of two records with one ``alert_id`` the **newer** is the greater of (status rank: raised <
-  updated < resolved, moment, severity rank); on a tie the one stored first stays. A resolution
-  therefore always wins, and a replayed or late older record never overwrites a newer one;
+* of two records with one ``alert_id`` the **newer** is the greater of (``revision``, status
+  rank: raised < updated < resolved, moment, severity rank); on a tie the one stored first stays.
+  The core numbers an alert's records (``revision``), so a replayed or late older record never
+  overwrites a newer one, even one of the same moment; records published before issue 16 carry
+  no revision (0) and are ordered by status, then moment;
 * the ``alerts`` row holds the newest record's columns, except ``stage`` (the stage of the raise,
   once the raise has been seen) and ``raised_at`` (the earliest given);
-* ``alert_changes`` holds one row per record, keyed by (``alert_id``, ``status``, moment);
+* ``alert_changes`` holds one row per record, keyed by (``alert_id``, ``revision``, ``status``, moment);
 * ``kind`` is ``notification`` for the types of :data:`schemas.alerts.NOTIFICATION_TYPES` (records
   published before issue 16 have no ``kind``), else the record's own (``condition`` by default).
 """
@@ -26,11 +28,13 @@ Row = dict[str, Any]
 
 ALERT_COLUMNS = ("alert_id", "deal_id", "type", "kind", "severity", "status", "raised_at", "resolved_at", "stage",
                  "owner_id", "team", "caused_by", "details", "updated_at", "acknowledged_by", "acknowledged_at",
-                 "snoozed_until")
+                 "snoozed_until", "revision")
 """The ``alerts`` columns a record fills (``updated_at`` is the record's moment)."""
-CHANGE_COLUMNS = ("alert_id", "status", "at", "deal_id", "type", "kind", "severity", "stage", "owner_id", "team",
-                  "details", "acknowledged_by", "acknowledged_at", "snoozed_until", "notify")
-"""The ``alert_changes`` columns, the key (``alert_id``, ``status``, ``at``) first."""
+CHANGE_COLUMNS = ("alert_id", "revision", "status", "at", "deal_id", "type", "kind", "severity", "stage", "owner_id",
+                  "team", "details", "acknowledged_by", "acknowledged_at", "snoozed_until", "notify")
+"""The ``alert_changes`` columns, the key (``alert_id``, ``revision``, ``status``, ``at``) first."""
+CHANGE_KEY = 4
+"""How many leading :data:`CHANGE_COLUMNS` make the key of ``alert_changes``."""
 STATUS_RANK = {"raised": 0, "updated": 1, "resolved": 2}
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
@@ -55,7 +59,7 @@ def alert_row(alert: Row) -> Row:
             "owner_id": alert.get("owner_id"), "team": alert.get("team"), "caused_by": alert.get("caused_by"),
             "details": json.dumps(alert.get("details") or {}), "updated_at": moment_of(alert),
             "acknowledged_by": alert.get("acknowledged_by"), "acknowledged_at": alert.get("acknowledged_at"),
-            "snoozed_until": alert.get("snoozed_until")}
+            "snoozed_until": alert.get("snoozed_until"), "revision": int(alert.get("revision") or 0)}
 
 
 def change_row(alert: Row) -> tuple[Any, ...]:
@@ -68,8 +72,9 @@ def _moment(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _key(row: Row) -> tuple[int, datetime, int]:
-    return STATUS_RANK[row["status"]], _moment(row["updated_at"]), SEVERITY_RANK.get(row["severity"], -1)
+def _key(row: Row) -> tuple[int, int, datetime, int]:
+    return (row.get("revision") or 0, STATUS_RANK[row["status"]], _moment(row["updated_at"]),
+            SEVERITY_RANK.get(row["severity"], -1))
 
 
 def merge(stored: Row, record: Row) -> Row:
@@ -86,8 +91,8 @@ def _rank_sql(column: str, ranks: dict[str, int]) -> str:
 
 
 def _key_sql(table: str) -> str:
-    return (f"ROW({_rank_sql(f'{table}.status', STATUS_RANK)}, coalesce({table}.updated_at, {table}.raised_at), "
-            f"{_rank_sql(f'{table}.severity', SEVERITY_RANK)})")
+    return (f"ROW({table}.revision, {_rank_sql(f'{table}.status', STATUS_RANK)}, "
+            f"coalesce({table}.updated_at, {table}.raised_at), {_rank_sql(f'{table}.severity', SEVERITY_RANK)})")
 
 
 NEWER = f"{_key_sql('EXCLUDED')} > {_key_sql('alerts')}"

@@ -32,7 +32,7 @@ from processors.core.engagement_kinds import (
     is_buyer_response,
     is_outbound_touch,
 )
-from projections.alert_rows import alert_row, change_row, merge
+from projections.alert_rows import CHANGE_KEY, alert_row, change_row, merge
 from projections.apply import ALERT_ACTIONS, DEAL_COLUMNS, STAGE_KINDS, TERMINAL, action_row
 
 Row = dict[str, Any]
@@ -65,7 +65,7 @@ class BatchRows:
     alerts: dict[str, Row] = field(default_factory=dict)
     """One collapsed ``alerts`` row per ``alert_id``, in first-seen order."""
     alert_changes: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
-    """One ``alert_changes`` row per key (``alert_id``, ``status``, moment), in first-seen order."""
+    """One ``alert_changes`` row per key (``alert_id``, ``revision``, ``status``, moment), in first-seen order."""
     evidence_ids: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """The batch's evidence so far, by (deal_id, criterion)."""
 
@@ -173,7 +173,7 @@ def _alert(rows: BatchRows, alert: Row) -> None:
     seen = rows.alerts.get(row["alert_id"])
     rows.alerts[row["alert_id"]] = row if seen is None else merge(seen, row)
     change = change_row(alert)
-    rows.alert_changes.setdefault(change[:3], change)
+    rows.alert_changes.setdefault(change[:CHANGE_KEY], change)
 
 
 def fold_batch(items: list[tuple[str, Row]], fresh: set[int], deals: dict[str, Row]) -> BatchRows:

@@ -80,7 +80,7 @@ parameter would)."""
 MOMENTS = Arrays("m", "deal_id text, at timestamptz, buyer bool")
 _ALERT_TYPES = {"raised_at": "timestamptz", "resolved_at": "timestamptz", "updated_at": "timestamptz",
                 "acknowledged_at": "timestamptz", "snoozed_until": "timestamptz", "at": "timestamptz",
-                "details": "jsonb", "notify": "bool"}
+                "details": "jsonb", "notify": "bool", "revision": "int"}
 ALERTS = Arrays("a", ", ".join(f"{name} {_ALERT_TYPES.get(name, 'text')}" for name in ALERT_COLUMNS))
 CHANGES = Arrays("c", ", ".join(f"{name} {_ALERT_TYPES.get(name, 'text')}" for name in CHANGE_COLUMNS))
 

@@ -23,7 +23,7 @@ SECTIONS = ("needs_action", "escalated", "opened", "resolved", "notifications", 
 
 _CHANGES = """
     WITH history AS (
-        SELECT c.*, lag(c.severity) OVER (PARTITION BY c.alert_id ORDER BY c.at,
+        SELECT c.*, lag(c.severity) OVER (PARTITION BY c.alert_id ORDER BY c.revision, c.at,
                    CASE c.status WHEN 'raised' THEN 0 WHEN 'updated' THEN 1 ELSE 2 END) AS previous_severity
         FROM alert_changes c
         WHERE c.alert_id IN (SELECT alert_id FROM alert_changes

@@ -53,3 +53,6 @@ class Alert(WireModel):
     acknowledged_at: AwareDatetime | None = None
     snoozed_until: AwareDatetime | None = None
     notify: bool = True
+    revision: int = Field(default=0, ge=0)
+    """The record's place among the records of its ``alert_id``: 0 for the raise, one more for each
+    update and for the resolution, so the newest is the highest even at the same moment."""

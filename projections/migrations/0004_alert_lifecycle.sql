@@ -10,7 +10,8 @@ ALTER TABLE alerts
     ADD COLUMN IF NOT EXISTS updated_at      timestamptz,
     ADD COLUMN IF NOT EXISTS acknowledged_by text,
     ADD COLUMN IF NOT EXISTS acknowledged_at timestamptz,
-    ADD COLUMN IF NOT EXISTS snoozed_until   timestamptz;
+    ADD COLUMN IF NOT EXISTS snoozed_until   timestamptz,
+    ADD COLUMN IF NOT EXISTS revision        integer NOT NULL DEFAULT 0;
 
 -- Alerts raised by one message were never conditions (schemas.alerts.NOTIFICATION_TYPES).
 UPDATE alerts SET kind = 'notification'
@@ -29,6 +30,7 @@ CREATE INDEX IF NOT EXISTS alerts_team_idx ON alerts (team);
 -- One row per alert record published (raise, update, resolution), for the digest and timelines.
 CREATE TABLE IF NOT EXISTS alert_changes (
     alert_id         text NOT NULL,
+    revision         integer NOT NULL DEFAULT 0,
     status           text NOT NULL CHECK (status IN ('raised', 'updated', 'resolved')),
     at               timestamptz NOT NULL,
     deal_id          text NOT NULL,
@@ -43,7 +45,7 @@ CREATE TABLE IF NOT EXISTS alert_changes (
     acknowledged_at  timestamptz,
     snoozed_until    timestamptz,
     notify           boolean NOT NULL DEFAULT true,
-    PRIMARY KEY (alert_id, status, at)
+    PRIMARY KEY (alert_id, revision, status, at)
 );
 CREATE INDEX IF NOT EXISTS alert_changes_deal_idx ON alert_changes (deal_id, at);
 CREATE INDEX IF NOT EXISTS alert_changes_at_idx ON alert_changes (at);

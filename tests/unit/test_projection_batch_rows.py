@@ -165,12 +165,13 @@ def test_an_update_is_newer_than_its_raise_and_a_later_update_than_an_earlier_on
 
 def test_every_record_gives_one_history_row_and_a_replay_none() -> None:
     raised = alert("a1", "raised")
-    escalated = alert("a1", "updated", severity="critical", updated_at="2026-05-02T10:00:00Z", notify=False)
-    resolved = alert("a1", "resolved", "2026-05-03T10:00:00Z")
+    escalated = alert("a1", "updated", severity="critical", updated_at="2026-05-02T10:00:00Z", notify=False,
+                      revision=1)
+    resolved = alert("a1", "resolved", "2026-05-03T10:00:00Z", revision=2)
     rows = fold(alerts=(raised, escalated, raised, resolved, escalated))
-    assert [change[:3] for change in rows.alert_changes.values()] == [
-        ("a1", "raised", "2026-05-01T10:00:00Z"), ("a1", "updated", "2026-05-02T10:00:00Z"),
-        ("a1", "resolved", "2026-05-03T10:00:00Z")]
+    assert [change[:4] for change in rows.alert_changes.values()] == [
+        ("a1", 0, "raised", "2026-05-01T10:00:00Z"), ("a1", 1, "updated", "2026-05-02T10:00:00Z"),
+        ("a1", 2, "resolved", "2026-05-03T10:00:00Z")]
     notify = CHANGE_COLUMNS.index("notify")
     assert [change[notify] for change in rows.alert_changes.values()] == [True, False, True]
 
@@ -196,3 +197,14 @@ def test_acknowledgements_and_snoozes_give_action_rows_and_unknown_facts_nothing
         ("e2", "d1", "a1", "deal.stalled", "acknowledged", "mgr", "2026-05-02T10:00:00Z", None, "on it"),
         ("e3", "d1", "a1", "deal.stalled", "snoozed", "rep-1", "2026-05-03T10:00:00Z", "2026-05-09T00:00:00Z", None)]
     assert not rows.stage_entries and not rows.deals
+
+
+def test_of_two_updates_at_one_moment_the_later_revision_wins_in_either_order() -> None:
+    moment = "2026-05-02T10:00:00Z"
+    escalated = alert("a1", "updated", severity="critical", updated_at=moment, revision=1)
+    acknowledged = alert("a1", "updated", severity="critical", updated_at=moment, revision=2,
+                         acknowledged_by="mgr-1", acknowledged_at=moment)
+    for order in ((escalated, acknowledged), (acknowledged, escalated)):
+        rows = fold(alerts=(alert("a1", "raised"), *order))
+        assert (rows.alerts["a1"]["revision"], rows.alerts["a1"]["acknowledged_by"]) == (2, "mgr-1")
+        assert len(rows.alert_changes) == 3

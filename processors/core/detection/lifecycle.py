@@ -64,7 +64,7 @@ def _changed(state: DealState, current: Alert, condition: Condition, at: datetim
         "status": "updated", "severity": condition.severity, "details": condition.details,
         "stage": state.stage, "owner_id": state.owner_id, "team": team, "updated_at": at,
         "snoozed_until": None if snooze_over else current.snoozed_until,
-        "notify": (escalated or snooze_over) and not quiet,
+        "notify": (escalated or snooze_over) and not quiet, "revision": current.revision + 1,
     })
 
 
@@ -86,8 +86,9 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
         return alerts
     open_alerts, episodes = dict(open_alerts), dict(episodes)
     for key in resolved:
-        alerts.append(open_alerts.pop(key).alert.model_copy(
-            update={"status": "resolved", "resolved_at": at, "updated_at": at, "notify": False}))
+        last = open_alerts.pop(key).alert
+        alerts.append(last.model_copy(update={"status": "resolved", "resolved_at": at, "updated_at": at,
+                                              "notify": False, "revision": last.revision + 1}))
     for key, alert in changed.items():
         open_alerts[key] = OpenAlert(alert=alert, identity=open_alerts[key].identity)
         alerts.append(alert)
