@@ -23,7 +23,7 @@ from processors.tools.simulate import SimulationSettings, simulate
 END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 SETTINGS = SimulationSettings(deals=150, days=120, seed=11, end=END)
 INPUT_SHA256 = "236f03bfdfc5b09414e13478d568b6b281d67b5717ea0fcfc149b8c901114478"
-ALERTS_SHA256 = "b22b370cff77b44e4f95c012916d05e3dcc1abf6c0e6c0ffe3615893e319e6f1"
+ALERTS_SHA256 = "5909c90e0a06c20d9a4bdb6576dc55dec5c4e1cf628d557f0175cdc30e87db40"
 FACTS_SHA256 = "a17bb3abdd90bb12c6814ca4d91ef53dce0140dd941f1b4a6777529e349add7d"
 
 
