@@ -78,14 +78,18 @@ def test_time_based_alerts_fire_from_the_timer_and_match_the_backtest(
         assert got == {(t, s) for t, s, _ in expected}
         for alert_type, severity, days in expected:
             [alert] = [a for a in live if (a["type"], a["severity"]) == (alert_type, severity)]
-            raised_at = datetime.fromisoformat(alert["raised_at"])
-            assert abs(raised_at - (created_at + timedelta(days=days))) < timedelta(milliseconds=1)
-            assert alert["caused_by"] is None and alert["status"] == "raised"
+            changed_at = datetime.fromisoformat(alert["updated_at"])  # the raise, or the escalation
+            assert abs(changed_at - (created_at + timedelta(days=days))) < timedelta(milliseconds=1)
+            assert alert["caused_by"] is None and alert["kind"] == "condition"
+        stalls = [a for a in live if a["type"] == "deal.stalled"]
+        assert [(a["status"], a["revision"]) for a in stalls] == [("raised", 0), ("updated", 1)]
+        assert len({a["alert_id"] for a in stalls}) == 1  # the warning escalated in place
 
         replay = io.BytesIO()
         run_backtest([json.dumps(message)], load_playbook(settings.playbook), replay, None, as_of=observed_at,
                      errors=io.StringIO())
-        assert {a["alert_id"]: a for a in load_json_lines(replay.getvalue())} == {a["alert_id"]: a for a in live}
+        key = lambda a: (a["alert_id"], a["revision"])  # noqa: E731
+        assert {key(a): a for a in load_json_lines(replay.getvalue())} == {key(a): a for a in live}
     finally:
         events.close()
         alerts.close()
