@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from processors.config import Settings, Topics
-from processors.kafka.topics import ensure_topics
+from processors.kafka.topics import ensure_contract_topics
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import run_backtest
 from processors.tools.sample import sample_stream
@@ -72,7 +72,7 @@ def isolated(base: Settings, **changes: Any) -> Iterator[Settings]:
     """Settings with fresh topics, Faust app id and database; the database is dropped afterwards."""
     run = uuid.uuid4().hex[:8]
     topics = Topics(**{f.name: f"t{run}.{getattr(Topics(), f.name)}" for f in dataclasses.fields(Topics)})
-    ensure_topics(base.kafka_bootstrap, topics.all(), base.partitions)
+    ensure_contract_topics(base.kafka_bootstrap, topics, base.partitions)
     with fresh_database(base) as url:
         yield dataclasses.replace(base, topics=topics, database_url=url, app_id=f"dealflow-test-{run}",
                                   **({"metrics_port": 0} | changes))
