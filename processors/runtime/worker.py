@@ -214,6 +214,10 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             pending.append(await send(topics.stays, stay_key, stay, None, None, None))
         return pending
 
+    @app.on_before_shutdown.connect
+    async def close_stays(sender: Any, **_: Any) -> None:
+        await shared.stop()
+
     @app.task
     async def commit_handled() -> None:
         # Every output is on the broker before the deal's new state is written: a state that
@@ -387,11 +391,10 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the Faust worker in the foreground until interrupted."""
-    options = KafkaSecurity.from_settings(settings.kafka_security).client_options()
-    ensure_topics(settings.kafka_bootstrap, [settings.deadline_topic], settings.partitions, options,
-                  settings.replication_factor)
-    ensure_contract_topics(settings.kafka_bootstrap, settings.topics, settings.partitions, options,
-                           settings.replication_factor)
+    security, replicas = KafkaSecurity.from_settings(settings.kafka_security), settings.replication_factor
+    options = security.client_options()
+    ensure_topics(settings.kafka_bootstrap, [settings.deadline_topic], settings.partitions, options, replicas)
+    ensure_contract_topics(settings.kafka_bootstrap, settings.topics, settings.partitions, options, replicas)
     app = create_app(settings, loglevel)
     sys.argv = [sys.argv[0], "worker", "--without-web", "-l", loglevel]
     app.main()
