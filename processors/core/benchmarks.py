@@ -65,6 +65,8 @@ class DailyBenchmarks:
     by_stage: dict[str, list[Stay]] = field(default_factory=dict)
     _days: dict[date, Playbook] = field(default_factory=dict)
     _last: tuple[dict[str, float], Playbook] | None = None
+    _newest: date | None = None
+    """The latest day in ``_days``."""
 
     def add(self, stay: Stay) -> bool:
         """Record ``stay``; the latest record of an event id replaces an earlier one (as compaction
@@ -85,9 +87,11 @@ class DailyBenchmarks:
 
     def _forget_after(self, moment: datetime) -> None:
         """Drop the cached days that a stay recorded at ``moment`` belongs to (a late arrival)."""
-        stale = [day for day in self._days if moment < day_start(day)]
-        for day in stale:
+        if self._newest is None or moment >= day_start(self._newest):
+            return  # the usual case: recorded on the newest day known, or later
+        for day in [day for day in self._days if moment < day_start(day)]:
             del self._days[day]
+        self._newest = max(self._days, default=None)
 
     def in_force(self, day: date) -> dict[str, float]:
         """The benchmark days per stage in force on ``day``."""
@@ -118,6 +122,7 @@ class DailyBenchmarks:
                 found = self.playbook.with_benchmarks(days)
                 self._last = (days, found)
             self._days[day] = found
+            self._newest = day if self._newest is None else max(self._newest, day)
         return found
 
     def describe(self, day: date) -> list[tuple[str, float, str]]:
