@@ -62,6 +62,8 @@ class Topics:
     events: str = "dealflow.events"
     alerts: str = "dealflow.alerts"
     deadletter: str = "dealflow.deadletter"
+    stays: str = "dealflow.stays"
+    """Compacted: the completed stays the learned stage benchmarks are computed from (every worker reads it whole)."""
 
     @classmethod
     def from_env(cls) -> "Topics":
@@ -71,10 +73,16 @@ class Topics:
             events=_env("DEALFLOW_TOPIC_EVENTS", cls.events),
             alerts=_env("DEALFLOW_TOPIC_ALERTS", cls.alerts),
             deadletter=_env("DEALFLOW_TOPIC_DEADLETTER", cls.deadletter),
+            stays=_env("DEALFLOW_TOPIC_STAYS", cls.stays),
         )
 
     def all(self) -> list[str]:
-        return [self.engagement, self.commands, self.events, self.alerts, self.deadletter]
+        """Every topic of the wire contract."""
+        return [self.engagement, self.commands, self.events, self.alerts, self.deadletter, self.stays]
+
+    def compacted(self) -> list[str]:
+        """The topics of :meth:`all` that are compacted (keyed records, the latest per key kept)."""
+        return [self.stays]
 
 
 @dataclass(frozen=True)

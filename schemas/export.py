@@ -16,6 +16,7 @@ from schemas.deadletter import DeadLetter
 from schemas.engagement import ENGAGEMENT_MODELS
 from schemas.facts import FACT_MODELS
 from schemas.inbound import message_type
+from schemas.stays import StayCompleted
 
 CONTRACT_DIR = Path(__file__).parent / "contract"
 
@@ -25,17 +26,22 @@ TOPICS = {
     "dealflow.events": ("facts", "The deal event log: accepted facts, source of truth for projections (out)."),
     "dealflow.alerts": ("alerts", "Alerts for downstream systems (out)."),
     "dealflow.deadletter": ("deadletter", "Inbound messages that could not be processed, with the reason (out)."),
+    "dealflow.stays": ("stays", "Completed stays in stages whose benchmark is learned, published and read whole "
+                                "by every worker (compacted; the record timestamp says when the stay was recorded)."),
 }
+KEYS = {"dealflow.stays": "the event_id of the stage change that completed the stay"}
+"""The Kafka key of the topics not keyed by ``deal_id``."""
 
 
 def message_schemas() -> dict[str, dict[str, dict[str, Any]]]:
-    """JSON Schemas by group (``engagement``, ``commands``, ``facts``, ``alerts``, ``deadletter``)."""
+    """JSON Schemas by group (``engagement``, ``commands``, ``facts``, ``alerts``, ``deadletter``, ``stays``)."""
     groups: dict[str, dict[str, dict[str, Any]]] = {
         "engagement": {message_type(m): m.model_json_schema() for m in ENGAGEMENT_MODELS},
         "commands": {message_type(m): m.model_json_schema() for m in COMMAND_MODELS},
         "facts": {message_type(m): m.model_json_schema(mode="serialization") for m in FACT_MODELS},
         "alerts": {"alert": Alert.model_json_schema(mode="serialization")},
         "deadletter": {"deadletter": DeadLetter.model_json_schema(mode="serialization")},
+        "stays": {message_type(StayCompleted): StayCompleted.model_json_schema(mode="serialization")},
     }
     return groups
 
@@ -56,14 +62,14 @@ def asyncapi_document(schemas: dict[str, dict[str, dict[str, Any]]]) -> dict[str
             }
             refs[message_id] = {"$ref": f"#/components/messages/{message_id}"}
         channel_id = topic.replace(".", "_")
-        channels[channel_id] = {"address": topic, "description": description + " Kafka key: deal_id.",
-                                "messages": refs}
+        key = KEYS.get(topic, "deal_id")
+        channels[channel_id] = {"address": topic, "description": f"{description} Kafka key: {key}.", "messages": refs}
         action = "send" if group in ("engagement", "commands") else "receive"
         operations[f"{action}_{channel_id}"] = {"action": action, "channel": {"$ref": f"#/channels/{channel_id}"}}
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "Dealflow wire contract", "version": "1",
-                 "description": "UTF-8 JSON messages on Kafka, keyed by deal_id."},
+                 "description": "UTF-8 JSON messages on Kafka, keyed by deal_id (dealflow.stays: by event_id)."},
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,

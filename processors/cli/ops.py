@@ -30,12 +30,12 @@ def cmd_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from processors.kafka.topics import ensure_topics
+    from processors.kafka.topics import ensure_contract_topics
 
     settings = settings_of(args)
     check_kafka_access(settings)
-    created = ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions,
-                            client_options(settings), settings.replication_factor)
+    created = ensure_contract_topics(settings.kafka_bootstrap, settings.topics, settings.partitions,
+                                     client_options(settings), settings.replication_factor)
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
     return 0
 

@@ -115,7 +115,8 @@ def _add_live(sub: Any) -> None:
 
 def _add_reports(sub: Any) -> None:
     p = _command(sub, "benchmarks", reports.cmd_benchmarks,
-                 "show the stage benchmarks in use (learned from the event log)", "Kafka")
+                 "show the stage benchmarks in force today (learned from the stays topic, "
+                 "the stays recorded before today)", "Kafka")
     p.add_argument("--playbook", help=PLAYBOOK_HELP)
     p.add_argument("--timeout", type=float, default=3.0, help="stop reading after this many idle seconds")
 

@@ -12,24 +12,25 @@ from processors.kafka.security import client_options
 
 
 def cmd_benchmarks(args: argparse.Namespace) -> int:
-    from pydantic import TypeAdapter
+    from datetime import datetime, timezone
 
-    from processors.core.benchmarks import BenchmarkLearner
-    from processors.kafka.clients import read_topic
+    from processors.core.benchmarks import DailyBenchmarks, Stay
+    from processors.kafka.clients import read_records
     from processors.playbooks.loader import load_playbook
-    from schemas.facts import AnyFact
+    from schemas.stays import StayCompleted
 
     settings = settings_of(args)
-    learner = BenchmarkLearner(load_playbook(settings.playbook))
-    facts = TypeAdapter(AnyFact)
+    benchmarks = DailyBenchmarks(load_playbook(settings.playbook))
     read = 0
-    for _, value in read_topic(settings.kafka_bootstrap, settings.topics.events, timeout=args.timeout,
+    for record in read_records(settings.kafka_bootstrap, settings.topics.stays, timeout=args.timeout,
                                options=client_options(settings)):
         read += 1
-        if b'"from_stage"' in value:
-            learner.observe(facts.validate_json(value))
-    print(f"stage benchmarks in use (from {read} facts in {settings.topics.events}):")
-    for stage, days, source in learner.describe():
+        recorded_at = datetime.fromtimestamp(record.timestamp / 1000, timezone.utc)
+        benchmarks.add(Stay.of(StayCompleted.model_validate_json(record.value), recorded_at))
+    today = datetime.now(timezone.utc).date()
+    print(f"stage benchmarks in force today ({today} UTC; {read} stays in {settings.topics.stays}, "
+          "those recorded before today count):")
+    for stage, days, source in benchmarks.describe(today):
         print(f"  {stage:<16} {days:>8g} days  {source}")
     return 0
 

@@ -65,6 +65,17 @@ def read_topic(
 ) -> Iterator[tuple[bytes | None, bytes]]:
     """Yield (key, value) of a topic's records until ``timeout`` seconds pass without one
     (or ``until`` records were read); ``options``: security (default: from Settings)."""
+    for record in read_records(bootstrap, topic, from_beginning=from_beginning, timeout=timeout, until=until,
+                               options=options):
+        yield record.key, record.value
+
+
+def read_records(
+    bootstrap: str, topic: str, *, from_beginning: bool = True, timeout: float = 5.0,
+    until: int | None = None, options: dict[str, Any] | None = None,
+) -> Iterator[Any]:
+    """:func:`read_topic`, yielding the whole records (kafka-python ``ConsumerRecord``: key, value,
+    timestamp, ...)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **_options(options))
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
@@ -77,7 +88,7 @@ def read_topic(
             for batch in polled.values():
                 for record in batch:
                     idle_since = time.monotonic()
-                    yield record.key, record.value
+                    yield record
                     read += 1
                     if until is not None and read >= until:
                         return

@@ -7,10 +7,11 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError, for_code
 
-from processors.config import Settings
+from processors.config import Settings, Topics
 from processors.kafka.security import client_options
 
 _TIMEOUT_MS = 30_000
+COMPACTED_CONFIGS = {"cleanup.policy": "compact"}
 
 
 def ensure_topics(bootstrap: str, topics: list[str], partitions: int,
@@ -44,6 +45,16 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int,
         return created
     finally:
         admin.close()
+
+
+def ensure_contract_topics(bootstrap: str, topics: Topics, partitions: int,
+                           options: dict[str, Any] | None = None, replicas: int | None = None) -> list[str]:
+    """Create the wire contract's topics that do not exist yet (:func:`ensure_topics`), the compacted
+    ones (``Topics.compacted``: the stays topic) with ``cleanup.policy=compact``; their names."""
+    compacted = topics.compacted()
+    logs = [name for name in topics.all() if name not in compacted]
+    return (ensure_topics(bootstrap, logs, partitions, options, replicas)
+            + ensure_topics(bootstrap, compacted, partitions, options, replicas, COMPACTED_CONFIGS))
 
 
 def _create(admin: KafkaAdminClient, names: list[str], partitions: int, replicas: int,

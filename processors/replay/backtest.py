@@ -10,11 +10,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import IO, Any
 
 from processors.core import DealState, next_wake, process, tick
-from processors.core.benchmarks import BenchmarkLearner
+from processors.core.benchmarks import DailyBenchmarks, Stay, completed_stay, day_start
 from processors.core.deadlines import DeadlineIndex
 from processors.handling.serde import to_bytes
 from schemas.alerts import Alert
@@ -48,7 +48,7 @@ class Summary:
             "alerts by type:" + ("" if self.alerts else " none"),
         ]
         lines += [f"  {name}: {count}" for name, count in sorted(self.alerts.items())]
-        lines.append("stage benchmarks in use:")
+        lines.append("stage benchmarks in force on the last day:")
         lines += [f"  {stage}: {days:g} days ({source})" for stage, days, source in self.benchmarks]
         return "\n".join(lines)
 
@@ -78,7 +78,9 @@ class Backtest:
     """The core on an event-time clock: the clock is the latest event time seen, never earlier.
 
     Every deadline that falls between two messages fires at its own moment, in time order,
-    before the later message (a deadline at the same moment as a message fires first).
+    before the later message (a deadline at the same moment as a message fires first). The
+    playbook in use has the benchmarks in force on the UTC day of the moment handled: learned
+    from the stays that ended before that day began.
     """
 
     playbook: Playbook
@@ -86,16 +88,27 @@ class Backtest:
     clock: datetime | None = None
     summary: Summary = field(default_factory=Summary)
     deadlines: DeadlineIndex = field(default_factory=DeadlineIndex)
-    learner: BenchmarkLearner | None = None
+    benchmarks: DailyBenchmarks | None = None
+    in_force_until: datetime | None = None
+    """When the day of the playbook in use ends."""
 
     def __post_init__(self) -> None:
-        self.learner = BenchmarkLearner(self.playbook)
-        self.summary.benchmarks = self.learner.describe()
+        self.benchmarks = DailyBenchmarks(self.playbook)
+        self.summary.benchmarks = self.benchmarks.describe(date.min)
+
+    def _in_force(self, moment: datetime) -> None:
+        """Use the playbook in force on ``moment``'s UTC day."""
+        if self.in_force_until is None or moment >= self.in_force_until:
+            assert self.benchmarks is not None
+            day = moment.astimezone(timezone.utc).date()
+            self.playbook = self.benchmarks.playbook_for(day)
+            self.in_force_until = day_start(day + timedelta(days=1))
 
     def advance_clock(self, moment: datetime) -> Iterator[Alert]:
         """Fire every deal's deadlines up to ``moment`` and move the clock there (never back)."""
         while (entry := self.deadlines.pop_next(moment)) is not None:
             due, deal_id = entry
+            self._in_force(due)
             alerts, state = tick(self.states[deal_id], self.playbook, due)
             self._store(state)
             yield from self._count(alerts)
@@ -103,9 +116,10 @@ class Backtest:
             self.clock = moment
 
     def _learn(self, fact: Fact) -> None:
-        assert self.learner is not None
-        if self.learner.observe(fact):
-            self.playbook = self.learner.effective_playbook()
+        assert self.benchmarks is not None
+        stay = completed_stay(fact, self.benchmarks.playbook)
+        if stay is not None:
+            self.benchmarks.add(Stay.of(stay, stay.occurred_at))
 
     def _store(self, state: DealState) -> None:
         self.states[state.deal_id] = state
@@ -120,6 +134,7 @@ class Backtest:
         """Process one message; yield the alerts of earlier deadlines, its facts, then its alerts."""
         yield from self.advance_clock(message.occurred_at)
         assert self.clock is not None
+        self._in_force(self.clock)
         state = self.states.get(message.deal_id) or DealState(deal_id=message.deal_id)
         decision, state = process(message, state, self.playbook, self.clock)
         self._store(state)
@@ -183,8 +198,9 @@ def run_backtest(
                 events_out.write(to_bytes(output) + b"\n")
             if sink is not None:
                 sink("alert" if is_alert else "fact", output.model_dump(mode="json"))
-    assert backtest.learner is not None
-    backtest.summary.benchmarks = backtest.learner.describe()
+    assert backtest.benchmarks is not None
+    last_day = backtest.clock.astimezone(timezone.utc).date() if backtest.clock else date.min
+    backtest.summary.benchmarks = backtest.benchmarks.describe(last_day)
     return backtest.summary
 
 

@@ -30,10 +30,9 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from processors.config import Settings
-from processors.core.benchmarks import BenchmarkLearner
 from processors.core.deadlines import DeadlineIndex
 from processors.kafka.security import KafkaSecurity
-from processors.kafka.topics import ensure_topics
+from processors.kafka.topics import ensure_contract_topics, ensure_topics
 from processors.observability import metrics
 from processors.playbooks.loader import load_playbook
 from processors.runtime.batch_handling import RecordHandler
@@ -42,6 +41,7 @@ from processors.runtime.checkpoint import Batch, Checkpoints, Offsets
 from processors.runtime.merge import CoPartitionMerge
 from processors.runtime.outbox import Outbox
 from processors.runtime.state_store import StateStore
+from processors.runtime.stays import SharedBenchmarks
 
 log = logging.getLogger("dealflow.worker")
 
@@ -73,7 +73,7 @@ class BatchWorker:
         self.batch = Batch()
         self.unindexed: list[str] = []
         self.next_tick = 0.0
-        self.learner = BenchmarkLearner(load_playbook(settings.playbook))
+        self.shared = SharedBenchmarks(settings.topics.stays, load_playbook(settings.playbook), self.client)
         self.consumer: AIOKafkaConsumer
         self.producer: AIOKafkaProducer
         self.changelog: Changelog
@@ -87,9 +87,10 @@ class BatchWorker:
         self.changelog = Changelog(changelog_topic(settings.app_id), self.store, self.producer, self.client)
         self.outbox = Outbox(self.producer)
         topics = settings.topics
-        await self.outbox.known(topics.events, topics.alerts, topics.deadletter)
+        await self.outbox.known(topics.events, topics.alerts, topics.deadletter, topics.stays)
         await self.changelog.outbox.known(self.changelog.topic)
-        self.handler = RecordHandler(settings, self.store, self.index, self.learner, self.outbox)
+        self.handler = RecordHandler(settings, self.store, self.index, self.shared, self.outbox)
+        await self.shared.ready()  # every stay recorded before today, before anything is handled
         self.checkpoints = Checkpoints(self.changelog.write, self.commit, self.changelog.written)
         self.consumer = AIOKafkaConsumer(
             group_id=settings.app_id, enable_auto_commit=False, auto_offset_reset="earliest",
@@ -103,7 +104,7 @@ class BatchWorker:
         self.consumer.subscribe(list(self.inputs), listener=_Listener(self))
 
     async def stop(self) -> None:
-        for client in (getattr(self, "consumer", None), getattr(self, "producer", None)):
+        for client in (getattr(self, "consumer", None), getattr(self, "producer", None), self.shared):
             if client is not None:
                 await client.stop()
 
@@ -122,6 +123,7 @@ class BatchWorker:
         """Handle what ``fetched`` and the merge release, and the due deadlines, into the open batch;
         send its outputs; seal it for a checkpoint when none is in flight (or it has grown large)."""
         batch = self.batch
+        await self.shared.ready()  # the stays published meanwhile; on a new day, every stay before it
         for tp, records in fetched.items():
             expected = self.next_offset.get(tp)
             if expected is None:  # not assigned (any more)
@@ -282,8 +284,8 @@ def run_batch_worker(settings: Settings) -> None:
     security = KafkaSecurity.from_settings(settings.kafka_security).client_options()
     ensure_topics(settings.kafka_bootstrap, [changelog_topic(settings.app_id)], settings.partitions, security,
                   settings.replication_factor, CHANGELOG_CONFIGS)
-    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions, security,
-                  settings.replication_factor)
+    ensure_contract_topics(settings.kafka_bootstrap, settings.topics, settings.partitions, security,
+                           settings.replication_factor)
     try:
         asyncio.run(serve(settings))
     except KafkaError as error:  # crash-only: the successor resumes from the changelog

@@ -37,12 +37,11 @@ from faust.types import TP
 
 from processors.config import Settings
 from processors.core import DealState, next_wake
-from processors.core.benchmarks import BenchmarkLearner
 from processors.core.deadlines import DeadlineIndex
 from processors.handling.records import Origin, Outcome, handle_record, handle_tick
 from processors.handling.serde import state_from_json, state_to_json, to_bytes
 from processors.kafka.security import KafkaSecurity
-from processors.kafka.topics import ensure_topics
+from processors.kafka.topics import ensure_contract_topics, ensure_topics
 from processors.observability import metrics
 from processors.observability.instrument import observe_alerts, observe_outcome
 from processors.observability.logs import logging_config
@@ -52,6 +51,7 @@ from processors.runtime.input_guard import GapGuard, KafkaOffsetsProbe
 from processors.runtime.merge import CoPartitionMerge
 from processors.runtime.output_commits import Handled, OrderedCommits, coalesce
 from processors.runtime.scheduling import TimestampOrderedScheduling
+from processors.runtime.stays import SharedBenchmarks
 from schemas.inbound import InboundKind
 
 log = logging.getLogger("dealflow.worker")
@@ -132,12 +132,12 @@ class ServiceWorker(faust.Worker):
 
 def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
     """Build the Faust app with its topics, the deal-state table, the agent and the deadline timer."""
-    learner = BenchmarkLearner(load_playbook(settings.playbook))
-    current = {"playbook": learner.effective_playbook()}
     topics = settings.topics
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
     security = KafkaSecurity.from_settings(settings.kafka_security)
+    shared = SharedBenchmarks(topics.stays, load_playbook(settings.playbook),
+                              {"bootstrap_servers": settings.kafka_bootstrap, **security.client_options()})
     app = faust.App(
         settings.app_id,
         broker=_brokers(settings.kafka_bootstrap),
@@ -168,7 +168,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
     inbound = app.topic(topics.engagement, topics.commands, settings.deadline_topic,
                         partitions=settings.partitions, **RAW)
     deadline_ticks = app.topic(settings.deadline_topic, partitions=settings.partitions, **RAW)
-    for name in (topics.events, topics.alerts, topics.deadletter):
+    for name in (topics.events, topics.alerts, topics.deadletter, topics.stays):
         app.topic(name, **RAW)  # declared, so Faust knows (and can create) them
     table = app.Table("deal_state", default=None, partitions=settings.partitions, key_type=str, value_type=str)
     index = DeadlineIndex()
@@ -210,7 +210,13 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
             pending.append(await send(topics.events, fact.deal_id.encode(), to_bytes(fact), None, None, None))
         for alert in outcome.decision.alerts:
             pending.append(await send(topics.alerts, alert.deal_id.encode(), to_bytes(alert), None, None, None))
+        for stay_key, stay in shared.stays_of(outcome.decision.facts):  # acknowledged before the offset, as facts
+            pending.append(await send(topics.stays, stay_key, stay, None, None, None))
         return pending
+
+    @app.on_before_shutdown.connect
+    async def close_stays(sender: Any, **_: Any) -> None:
+        await shared.stop()
 
     @app.task
     async def commit_handled() -> None:
@@ -327,8 +333,9 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         """Run the core on one input record or tick, publish its outputs, and queue storing the
         new state (and acknowledging the record) for when the broker has the outputs."""
         message = event.message
+        await shared.ready()  # the stays published meanwhile; on a new day, every stay before it
         now = _utcnow()
-        playbook = current["playbook"]
+        playbook = shared.playbook_for(now)
         if message.topic == settings.deadline_topic:
             outcome = handle_tick(event.value, load_state, playbook, now)
         else:
@@ -349,15 +356,12 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         if highwater is not None:
             metrics.CONSUMER_LAG.labels("worker", message.topic, str(message.partition)).set(
                 max(0, highwater - message.offset - 1))
-        if any([learner.observe(fact) for fact in outcome.decision.facts]):
-            current["playbook"] = learner.effective_playbook()
-            log.info("stage benchmarks in use: %s", learner.in_use())
         generation = app.consumer_generation_id
         state = outcome.state if (outcome.state is not None and outcome.state.exists or outcome.decision.facts) \
             else None
         if state is not None:
             cache.put(state, generation)
-            index.schedule(state.deal_id, next_wake(state, current["playbook"]))
+            index.schedule(state.deal_id, next_wake(state, playbook))
 
         await commits.add(Handled(event, message.tp, generation, state), outputs)
 
@@ -366,7 +370,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         if app.in_recovery or app.rebalancing:
             return
         started = time.monotonic()
-        playbook = current["playbook"]
+        playbook = shared.playbook_for(_utcnow())
         generation = app.consumer_generation_id
         if built_for["generation"] != generation:
             index.clear()
@@ -387,8 +391,10 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the Faust worker in the foreground until interrupted."""
-    ensure_topics(settings.kafka_bootstrap, [settings.deadline_topic], settings.partitions,
-                  KafkaSecurity.from_settings(settings.kafka_security).client_options(), settings.replication_factor)
+    security, replicas = KafkaSecurity.from_settings(settings.kafka_security), settings.replication_factor
+    options = security.client_options()
+    ensure_topics(settings.kafka_bootstrap, [settings.deadline_topic], settings.partitions, options, replicas)
+    ensure_contract_topics(settings.kafka_bootstrap, settings.topics, settings.partitions, options, replicas)
     app = create_app(settings, loglevel)
     sys.argv = [sys.argv[0], "worker", "--without-web", "-l", loglevel]
     app.main()

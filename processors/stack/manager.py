@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from processors.config import Settings
-from processors.kafka.topics import ensure_topics
+from processors.kafka.topics import ensure_contract_topics
 from processors.stack.common import Deadline, StackError, note, say
 from processors.stack.kafka_broker import kafka_status, start_kafka, stop_kafka, wait_for_kafka
 from processors.stack.postgres_server import ensure_postgres, postgres_status, stop_postgres
@@ -83,7 +83,8 @@ def _exclusive(state_dir: Path) -> Iterator[None]:
 def _ensure_topics(bootstrap: str, settings: Settings) -> None:
     topics = settings.topics.all()
     say(f"ensuring {len(topics)} topics ({settings.partitions} partitions each when created)")
-    created = ensure_topics(bootstrap, topics, settings.partitions, options={})  # the local broker is plaintext
+    # the local broker is plaintext; the stays topic is compacted
+    created = ensure_contract_topics(bootstrap, settings.topics, settings.partitions, options={})
     note(f"created: {', '.join(created)}" if created else "all topics already exist")
 
 

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 
 from processors.config import Settings
-from processors.kafka.topics import ensure_topics
+from processors.kafka.topics import ensure_contract_topics
 from processors.playbooks.loader import load_playbook
 from processors.tools.bench_kafka import baseline_rate, bench_settings, produce_lines
 from processors.tools.bench_latency import latency, percentiles
@@ -147,7 +147,7 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
 def deployment(base: Settings, settings: Settings, lines: list[str]) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Topics and a database of ``settings``' own with ``lines`` produced; the processes started
     into the yielded list are stopped and the database dropped afterwards."""
-    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
+    ensure_contract_topics(settings.kafka_bootstrap, settings.topics, settings.partitions)
     with psycopg.connect(base.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{settings.database_url.rpartition("/")[2]}"')
     processes: list[subprocess.Popen[bytes]] = []

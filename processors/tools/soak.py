@@ -32,7 +32,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from processors.config import Settings
 from processors.kafka.clients import route
-from processors.kafka.topics import ensure_topics
+from processors.kafka.topics import ensure_contract_topics
 from processors.tools.bench import machine, simulated_lines
 from processors.tools.bench_kafka import bench_settings
 from processors.tools.bench_kafka import committed_offsets as _committed
@@ -98,7 +98,7 @@ def run_soak(base: Settings, minutes: float, rate: float, interval: float = 30.0
     lines = timed_stream(count, warmup, fixed_deals)
     print(f"==> dealflow soak: {warmup:,} warm-up messages, then {count:,} at {rate:g} msg/s for {minutes:g} min "
           f"on {machine()}", file=sys.stderr, flush=True)
-    ensure_topics(settings.kafka_bootstrap, settings.topics.all(), settings.partitions)
+    ensure_contract_topics(settings.kafka_bootstrap, settings.topics, settings.partitions)
     database = settings.database_url.rpartition("/")[2]
     with psycopg.connect(base.database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')

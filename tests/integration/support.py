@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import psycopg
 import pytest
 
 from processors.config import Settings, Topics
-from processors.kafka.topics import ensure_topics
+from processors.kafka.topics import ensure_contract_topics
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import run_backtest
 from processors.tools.sample import sample_stream
@@ -73,7 +74,7 @@ def isolated(base: Settings, **changes: Any) -> Iterator[Settings]:
     """Settings with fresh topics, Faust app id and database; the database is dropped afterwards."""
     run = uuid.uuid4().hex[:8]
     topics = Topics(**{f.name: f"t{run}.{getattr(Topics(), f.name)}" for f in dataclasses.fields(Topics)})
-    ensure_topics(base.kafka_bootstrap, topics.all(), base.partitions)
+    ensure_contract_topics(base.kafka_bootstrap, topics, base.partitions)
     with fresh_database(base) as url:
         yield dataclasses.replace(base, topics=topics, database_url=url, app_id=f"dealflow-test-{run}",
                                   **({"metrics_port": 0} | changes))
@@ -184,6 +185,54 @@ class TopicReader:
         self.consumer.close()
 
 
+
+
+def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every record of ``topic`` as it is now (up to its end offsets), decoded from JSON."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[dict[str, Any]] = []
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for batch in consumer.poll(timeout_ms=500).values():
+                records += [json.loads(r.value) for r in batch]
+        return records
+    finally:
+        consumer.close()
+
+
+ASSIGNED = re.compile(r"assigned partitions \[([\d, ]*)\]")
+
+
+def partitions_shared(workers: list[WorkerProcess], partitions: int) -> bool:
+    """Whether the batch workers' latest assignments (from their logs) split every input partition
+    between them, each worker some."""
+    latest = [ASSIGNED.findall(worker.log_path.read_text(errors="replace")) for worker in workers]
+    if not all(found and found[-1].strip() for found in latest):
+        return False
+    owned = [{int(p) for p in found[-1].split(",")} for found in latest]
+    return sum(map(len, owned)) == partitions and set().union(*owned) == set(range(partitions))
+
+
+def projected_all(settings: Settings) -> bool:
+    """Whether the projector's stored offsets reach the end of the events and alerts topics."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        topics = (settings.topics.events, settings.topics.alerts)
+        ends = sum(consumer.end_offsets([TopicPartition(t, p) for t in topics
+                                         for p in consumer.partitions_for_topic(t) or []]).values())
+    finally:
+        consumer.close()
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM projector_offsets").fetchone()
+    return row is not None and int(row[0]) >= ends
 
 
 def sample_backtest_outputs(runs: int, end: datetime = SAMPLE_END) -> list[tuple[str, dict[str, Any]]]:

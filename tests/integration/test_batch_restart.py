@@ -22,7 +22,7 @@ from processors.kafka.clients import produce
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import run_backtest
 from processors.tools.simulate import SimulationSettings, simulate
-from tests.integration.support import WorkerProcess, await_progress, committed_input, isolated, wait_for
+from tests.integration.support import WorkerProcess, await_progress, committed_input, isolated, read_all, wait_for
 
 MESSAGES = 8000
 KILLS = 4
@@ -31,18 +31,6 @@ END = datetime.now(timezone.utc) - timedelta(days=150)
 
 def _messages() -> list[dict[str, Any]]:
     return simulate(SimulationSettings(deals=160, days=120, seed=9), default_playbook(), END)[:MESSAGES]
-
-
-def _read_all(consumer: KafkaConsumer, topic: str) -> list[dict[str, Any]]:
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    ends = consumer.end_offsets(partitions)
-    records: list[dict[str, Any]] = []
-    while any(consumer.position(tp) < end for tp, end in ends.items()):
-        for batch in consumer.poll(timeout_ms=500).values():
-            records += [json.loads(r.value) for r in batch]
-    return records
 
 
 def test_a_killed_batch_worker_resumes_from_its_changelog(base_settings: Settings, tmp_path: Path) -> None:
@@ -76,9 +64,10 @@ def test_a_killed_batch_worker_resumes_from_its_changelog(base_settings: Setting
             restored = [line for line in final.output().splitlines() if "assigned partitions" in line]
         finally:
             final.stop()
-        facts = {f["event_id"]: f for f in _read_all(watch, settings.topics.events)}
-        alerts = {(a["alert_id"], a["status"]) for a in _read_all(watch, settings.topics.alerts) if a["caused_by"]}
         watch.close()
+        facts = {f["event_id"]: f for f in read_all(settings.kafka_bootstrap, settings.topics.events)}
+        alerts = {(a["alert_id"], a["status"]) for a in read_all(settings.kafka_bootstrap, settings.topics.alerts)
+                  if a["caused_by"]}
     assert restored and " 0 deals in state" not in restored[0], restored
     missing = expected_facts.keys() - facts.keys()
     extra = facts.keys() - expected_facts.keys()

@@ -23,6 +23,7 @@ from schemas.engagement import ENGAGEMENT_MODELS
 from schemas.export import CONTRACT_DIR, check_contract
 from schemas.facts import FACT_MODELS
 from schemas.inbound import InvalidMessage, message_type, parse_inbound
+from schemas.stays import StayCompleted
 
 GROUPS: dict[str, tuple[type[BaseModel], ...]] = {
     "engagement": ENGAGEMENT_MODELS,
@@ -30,6 +31,7 @@ GROUPS: dict[str, tuple[type[BaseModel], ...]] = {
     "facts": FACT_MODELS,
     "alerts": (Alert,),
     "deadletter": (DeadLetter,),
+    "stays": (StayCompleted,),
 }
 ENVELOPE = {"event_id", "type", "deal_id", "occurred_at"}
 
@@ -89,7 +91,7 @@ def test_asyncapi_names_every_topic_and_message() -> None:
     assert document["asyncapi"] == "3.0.0"
     addresses = {channel["address"] for channel in document["channels"].values()}
     assert addresses == {"dealflow.engagement", "dealflow.commands", "dealflow.events", "dealflow.alerts",
-                         "dealflow.deadletter"}
+                         "dealflow.deadletter", "dealflow.stays"}
     messages = document["components"]["messages"]
     names = {message["name"] for message in messages.values()}
     assert {"email.sent", "signal.observed", "deal.create", "deal.close", "stage.advanced",

@@ -78,6 +78,7 @@ VARIABLES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("DEALFLOW_TOPIC_EVENTS", "f", _topic("events"), "f"),
     ("DEALFLOW_TOPIC_ALERTS", "a", _topic("alerts"), "a"),
     ("DEALFLOW_TOPIC_DEADLETTER", "d", _topic("deadletter"), "d"),
+    ("DEALFLOW_TOPIC_STAYS", "s", _topic("stays"), "s"),
     ("DEALFLOW_KAFKA_SECURITY_PROTOCOL", "sasl_ssl", _security("protocol"), "SASL_SSL"),
     ("DEALFLOW_KAFKA_SASL_MECHANISM", "scram-sha-512", _security("sasl_mechanism"), "SCRAM-SHA-512"),
     ("DEALFLOW_KAFKA_SASL_USERNAME", " alice ", _security("username"), "alice"),
