@@ -46,17 +46,16 @@ def stalled(state: DealState, playbook: Playbook, at: datetime, found: Findings)
         return
     d = playbook.detectors
     bench = stage.benchmark_days
-    severity: Severity
-    # One alert per stay: the warning escalates to critical (the highest threshold reached counts).
-    for severity, ratio, after in (("critical", d.stall_critical_ratio, stage.stall_critical),
-                                   ("warning", d.stall_warning_ratio, stage.stall_warning)):
-        since = entered + after
-        if found.reached(at, since):
-            found.active.append(Condition(
-                "deal.stalled", severity, since, f"{stage.name}@{entered.isoformat()}",
-                {"days_in_stage": round(ratio * bench, 4), "benchmark_days": bench, "ratio": ratio,
-                 "rule": "time_in_stage"}, rule="time_in_stage"))
-            break
+    # One alert per stay, stalled from the first threshold on: the warning escalates to critical.
+    warning, critical = entered + stage.stall_warning, entered + stage.stall_critical
+    since = min(warning, critical)
+    if found.reached(at, since):
+        severity: Severity = "critical" if found.reached(at, critical) else "warning"
+        ratio = d.stall_critical_ratio if severity == "critical" else d.stall_warning_ratio
+        found.active.append(Condition(
+            "deal.stalled", severity, since, f"{stage.name}@{entered.isoformat()}",
+            {"days_in_stage": round(ratio * bench, 4), "benchmark_days": bench, "ratio": ratio,
+             "rule": "time_in_stage"}, rule="time_in_stage"))
     discussed = state.last_substantive_at is not None and state.last_substantive_at >= entered
     if stage.no_response and not discussed:  # [G6]: no substantive discussion since entering
         since = entered + view.no_response
