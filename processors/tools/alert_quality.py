@@ -55,7 +55,8 @@ class Quality:
     alerts: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
     open_at_end_per_late_deal: list[int] = field(default_factory=list)
-    notifications_open_at_end: int = 0
+    raised_at_end_per_late_deal: list[int] = field(default_factory=list)
+    """Alerts whose last record is ``raised``, of any kind: what the views counted as open before issue 16."""
     most_open_per_condition: int = 0
     recall: float | None = None
     missed: Counter[str] = field(default_factory=Counter)
@@ -71,6 +72,8 @@ class Quality:
             "open_late_stage_deals": len(late),
             "median_open_alerts_per_open_late_stage_deal": median(late) if late else 0,
             "max_open_alerts_per_open_late_stage_deal": max(late) if late else 0,
+            "median_raised_at_end_per_open_late_stage_deal": (median(self.raised_at_end_per_late_deal)
+                                                              if self.raised_at_end_per_late_deal else 0),
             "most_open_alerts_per_deal_type_rule": self.most_open_per_condition,
             "recall_of_baseline_episodes": None if self.recall is None else round(self.recall, 4),
             "baseline_episodes_missed_by_type": dict(sorted(self.missed.items())),
@@ -126,6 +129,9 @@ def measure(alerts: list[dict[str, Any]], facts: list[dict[str, Any]], end: date
     episodes = _episodes(alerts)
     open_now = Counter(e.deal_id for e in episodes if e.end is None)
     quality.open_at_end_per_late_deal = [open_now[deal] for deal, stage in open_stage.items() if stage in late]
+    last = {alert["alert_id"]: alert for alert in alerts}
+    raised_now = Counter(alert["deal_id"] for alert in last.values() if alert["status"] == "raised")
+    quality.raised_at_end_per_late_deal = [raised_now[deal] for deal, stage in open_stage.items() if stage in late]
     quality.most_open_per_condition = _most_open_at_once(alerts)
     if baseline is not None:
         quality.recall, quality.missed = _recall(_episodes(baseline), episodes, end)
