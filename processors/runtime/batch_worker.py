@@ -49,6 +49,8 @@ MAX_RECORDS = 5_000
 """Records fetched per round at most."""
 MAX_OPEN = 20_000
 """Records a batch takes at most while the previous checkpoint is in flight (then it waits for it)."""
+FETCH_MAX_WAIT_MS = 50
+"""How long the broker holds a fetch of partitions without new records (aiokafka's default: 500)."""
 YOUNG_COLLECTION_THRESHOLD = 20_000
 """Allocations between young collections: handling allocates many short-lived objects next to a
 large, long-lived state; the default (700) has the collector walk the survivors over and over."""
@@ -61,13 +63,16 @@ class BatchWorker:
         self.settings = settings
         security = KafkaSecurity.from_settings(settings.kafka_security)
         self.client: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, **security.client_options()}
-        self.inputs = (settings.topics.engagement, settings.topics.commands)
+        # In the merge's tie order: a command (a deal's creation) before engagement of the same millisecond.
+        self.inputs = (settings.topics.commands, settings.topics.engagement)
         self.store = StateStore(settings.state_cache_size)
         self.index = DeadlineIndex()
         self.merge: CoPartitionMerge[Any] = CoPartitionMerge(self.inputs)
         self.lock = asyncio.Lock()
         self.assigned: set[TopicPartition] = set()
         self.next_offset: dict[TopicPartition, int] = {}
+        self.received_at: dict[int, int] = {}
+        """Per partition number, the poll time (ms) of the fetch that brought its latest records."""
         self.paused: set[tuple[str, int]] = set()
         self.stopping = asyncio.Event()
         self.batch = Batch()
@@ -98,6 +103,8 @@ class BatchWorker:
             max_partition_fetch_bytes=settings.fetch_bytes, fetch_max_bytes=16 * 1024 * 1024,
             session_timeout_ms=int(settings.session_timeout * 1000),
             heartbeat_interval_ms=max(100, int(settings.session_timeout * 1000 / 3)),
+            # An idle topic answers a fetch within this, so a record waiting on it (at_end) is not held long.
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             # Partition p of every input topic goes to the same worker (co-partitioned deals).
             partition_assignment_strategy=(RangePartitionAssignor,), **self.client)
         await self.consumer.start()
@@ -137,6 +144,8 @@ class BatchWorker:
             for record in records:
                 self.merge.add(tp.partition, tp.topic, record.offset, (record.timestamp or 0) / 1000, record)
             self.next_offset[tp] = records[-1].offset + 1
+            polled = self.consumer.last_poll_timestamp(tp) or 0
+            self.received_at[tp.partition] = max(self.received_at.get(tp.partition, 0), polled)
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels("worker", tp.topic, str(tp.partition)).set(
@@ -175,10 +184,18 @@ class BatchWorker:
         metrics.DEADLINE_ROUND.observe(time.monotonic() - started)
 
     def at_end(self, topic: str, partition: int) -> bool:
-        """Whether every record of ``topic``'s ``partition`` available now has been fetched."""
+        """Whether every record of ``topic``'s ``partition`` produced before the held ones has been fetched.
+
+        The partition's high-water mark must come from a fetch answered after the one that
+        brought the latest held records of that partition number: one fetch response may read an
+        idle partition just before a record produced earlier than the records it returns for
+        another partition was appended (a burst of a create command and its engagement).
+        """
         tp = TopicPartition(topic, partition)
         highwater = self.consumer.highwater(tp)
-        return highwater is not None and self.next_offset.get(tp, 0) >= highwater
+        polled = self.consumer.last_poll_timestamp(tp)
+        return (highwater is not None and self.next_offset.get(tp, 0) >= highwater
+                and polled is not None and polled > self.received_at.get(partition, 0))
 
     def pace_fetching(self) -> None:
         """Stop fetching topic partitions that run ahead of the others in time (merge.pacing)."""
@@ -204,6 +221,7 @@ class BatchWorker:
         await self.seal()
         await self.checkpoints.drain()
         self.merge.clear()
+        self.received_at.clear()
         self.paused.clear()  # the partitions of the next assignment start unpaused
         self.assigned -= revoked
         for tp in revoked:

@@ -5,7 +5,8 @@ deadline ticks), all partitioned by deal. Which topic's records the consumer hap
 fetch first depends on timing, so processing them in arrival order would make the result of a
 replay (after a crash, a restart or a rebalance) differ from the first run's. This merge holds
 each partition number's records per topic and releases them in record-timestamp order (ties by
-topic, then offset): a record is released only when every topic of that partition number either
+topic in the order given, commands before engagement, so a deal's creation comes before engagement
+produced in the same millisecond; then by offset): a record is released only when every topic of that partition number either
 has a record waiting or has been read to its end. So a backlog is processed in one order, the
 same on every run, and a live stream in the order its records were produced.
 

@@ -244,7 +244,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
 
     guard = GapGuard(KafkaOffsetsProbe(settings.kafka_bootstrap, security.client_options()), stored_next)
 
-    merge: CoPartitionMerge[Any] = CoPartitionMerge((topics.engagement, topics.commands, settings.deadline_topic))
+    merge: CoPartitionMerge[Any] = CoPartitionMerge((topics.commands, topics.engagement, settings.deadline_topic))
     handling = asyncio.Lock()
 
     def at_end(topic: str, partition: int) -> bool:

@@ -78,3 +78,28 @@ def test_deal_state_survives_a_worker_restart(settings: Settings, worker: Worker
         assert len({f["event_id"] for f in duplicates}) == 1
     finally:
         worker.process, worker.log = replacement.process, replacement.log  # the session fixture stops it
+
+
+def test_a_burst_keeps_each_deals_order_across_the_two_input_topics(
+        settings: Settings, worker: WorkerProcess, read_topic: Any) -> None:
+    """Commands and engagement produced all at once to an idle worker: every deal's create (commands)
+    still comes before its stakeholder (engagement) of the same moment, as in the backtest."""
+    run = f"-{uuid.uuid4().hex[:6]}"
+    when = datetime.now(timezone.utc)
+    messages: list[dict[str, Any]] = []
+    for n in range(150):
+        deal_id = f"burst{n}{run}"
+        messages += [create_message(deal_id=deal_id, when=when, event_id=f"c-{deal_id}"),
+                     {"event_id": f"s-{deal_id}", "type": "stakeholder.added", "deal_id": deal_id,
+                      "occurred_at": when.isoformat(), "contact_id": "eb", "role": "economic_buyer"}]
+    events_out = io.BytesIO()
+    run_backtest([json.dumps(m) for m in messages], default_playbook(), io.BytesIO(), events_out,
+                 errors=io.StringIO())
+    expected = _by_id(load_json_lines(events_out.getvalue()), "event_id")
+    assert any(f["type"] == "evidence.recorded" for f in expected.values())  # the stakeholder counts once created
+    events = read_topic("events")
+    ours = lambda r: str(r["deal_id"]).endswith(run)  # noqa: E731
+    produce(settings.kafka_bootstrap, settings.topics, messages)  # all at once, no pacing
+    live = wait_for(lambda: (found := _by_id([r for r in events.poll() if ours(r)], "event_id"))
+                    and len(found) >= len(expected) and found, what="the burst's facts", worker=worker)
+    assert live == expected
