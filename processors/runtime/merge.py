@@ -7,8 +7,9 @@ replay (after a crash, a restart or a rebalance) differ from the first run's. Th
 each partition number's records per topic and releases them in record-timestamp order (ties by
 topic in the order given, commands before engagement, so a deal's creation comes before engagement
 produced in the same millisecond; then by offset): a record is released only when every topic of
-that partition number either has a record waiting or has been read to its end. So a backlog is processed in one order, the
-same on every run, and a live stream in the order its records were produced.
+that partition number either has a record waiting or has been read to its end. So a backlog is
+processed in one order, the same on every run, and a live stream in the order its records were
+produced.
 
 Liveness beats order only in two cases: a record held longer than ``max_wait`` seconds (a topic
 that never reports its end) and more than ``max_held`` records held for one partition number.
