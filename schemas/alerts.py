@@ -11,7 +11,8 @@ Two kinds, told apart by ``kind``:
 
 ``notify`` says whether a person should be told about this record (a chat bot or an inbox
 follows it): true for a new condition or notification, an escalation of an episode nobody has
-acknowledged, and a snoozed condition that still holds when the snooze ends; false otherwise.
+acknowledged, and a snoozed condition that still holds when the snooze ends (acknowledged or
+not); false otherwise.
 """
 
 from __future__ import annotations

@@ -257,3 +257,10 @@ def test_a_deal_moved_to_a_team_member_follows_the_teams_thresholds(tmp_path: Pa
     deal.send(create(owner_id="rep-zed"), msg("deal.update", 1, owner_id="rep-ana"))
     assert only(deal.tick(14.9), "deal.inactive") == []  # 14 days after the update (activity)
     assert only(deal.tick(15), "deal.inactive")[0].team == "enterprise"
+
+
+def test_the_end_of_a_snooze_reminds_even_when_the_alert_was_acknowledged() -> None:
+    deal, warning = _stalled_deal()
+    deal.send(_ack(warning.alert_id, 11), _snooze(warning.alert_id, 11.5, until=12.5))
+    [back] = only(deal.tick(12.5), "deal.stalled")
+    assert (back.acknowledged_by, back.snoozed_until, back.notify) == ("mgr1", None, True)

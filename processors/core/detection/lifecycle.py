@@ -59,12 +59,12 @@ def _changed(state: DealState, current: Alert, condition: Condition, at: datetim
     if not (condition.severity != current.severity or snooze_over
             or (condition.live and condition.details != current.details)):
         return None
-    quiet = current.acknowledged_by is not None or is_snoozed(current, at)
+    quiet = current.acknowledged_by is not None or is_snoozed(current, at)  # a snooze's end asked to be told
     return current.model_copy(update={
         "status": "updated", "severity": condition.severity, "details": condition.details,
         "stage": state.stage, "owner_id": state.owner_id, "team": team, "updated_at": at,
         "snoozed_until": None if snooze_over else current.snoozed_until,
-        "notify": (escalated or snooze_over) and not quiet, "revision": current.revision + 1,
+        "notify": snooze_over or (escalated and not quiet), "revision": current.revision + 1,
     })
 
 
