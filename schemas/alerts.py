@@ -26,8 +26,13 @@ from schemas.base import Severity, WireModel
 AlertKind = Literal["condition", "notification"]
 AlertStatus = Literal["raised", "updated", "resolved"]
 NOTIFICATION_TYPES = frozenset({"gate.rejected", "deal.late_stage_entered", "stakeholders.review_requested",
-                                "momentum.detected"})
+                                "momentum.detected", "deal.nurture_suggested"})
 """The alert types raised once by a single message (``kind: "notification"``)."""
+
+
+class AlertCoaching(WireModel):
+    next_best_action: str
+    questions: list[str] = Field(default_factory=list)
 
 
 class Alert(WireModel):
@@ -57,3 +62,9 @@ class Alert(WireModel):
     revision: int = Field(default=0, ge=0)
     """The record's place among the records of its ``alert_id``: 0 for the raise, one more for each
     update and for the resolution, so the newest is the highest even at the same moment."""
+    manager: str | None = None
+    """The manager of the deal owner's team (``[T1]``), if the playbook names one."""
+    addressed_to: Literal["owner", "manager"] = "owner"
+    """Who should act: the manager for a deal entering a late stage and a critical condition."""
+    coaching: AlertCoaching | None = None
+    """``[M1]``: the playbook's next best action and coaching questions for this type (and rule)."""

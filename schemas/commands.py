@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, WithJsonSchema
 
-from schemas.base import Envelope, Evidence, NextStep
+from schemas.base import Envelope, Evidence, NextStep, WireModel
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 Currency = Field(default="USD", pattern=CURRENCY_PATTERN)
@@ -107,8 +107,48 @@ class AlertSnooze(Envelope):
     note: str | None = Field(default=None, max_length=10000)
 
 
+class BlockerResolution(WireModel):
+    """Who will unblock the deal, how, and by when."""
+
+    owner: str = Text
+    action: str = Field(min_length=1, max_length=1000)
+    due_date: date
+
+
+class BlockerRecord(Envelope):
+    """What is blocking a stuck deal (``[B1]``-``[B7]``), at which stall point, and its resolution."""
+
+    type: Literal["blocker.record"]
+    blocker_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(min_length=1, max_length=64)
+    stall_point: str | None = Field(default=None, max_length=64)
+    description: str = Field(min_length=1, max_length=10000)
+    identified_by: str = Text
+    resolution: BlockerResolution
+
+
+class BlockerResolve(Envelope):
+    type: Literal["blocker.resolve"]
+    blocker_id: str = Field(min_length=1, max_length=64)
+    outcome: Literal["resolved", "worked_around", "unresolvable"]
+    resolved_by: str = Text
+    note: str | None = Field(default=None, max_length=10000)
+
+
+InterventionKind = Literal["executive_introduction", "deal_restructuring", "stakeholder_mapping",
+                           "negotiation_support", "disqualification_decision"]
+"""``[M3]``: what a manager does for a deal."""
+
+
+class InterventionRecord(Envelope):
+    type: Literal["intervention.record"]
+    kind: InterventionKind
+    recorded_by: str = Text
+    note: str | None = Field(default=None, max_length=10000)
+
+
 Command = (DealCreate | DealUpdate | EvidenceRecord | StageChange | DealDisqualify | DealClose
-           | AlertAcknowledge | AlertSnooze)
+           | AlertAcknowledge | AlertSnooze | BlockerRecord | BlockerResolve | InterventionRecord)
 
 COMMAND_MODELS: tuple[type[Envelope], ...] = (
     DealCreate,
@@ -119,4 +159,7 @@ COMMAND_MODELS: tuple[type[Envelope], ...] = (
     DealClose,
     AlertAcknowledge,
     AlertSnooze,
+    BlockerRecord,
+    BlockerResolve,
+    InterventionRecord,
 )

@@ -28,6 +28,10 @@ RejectionReason = Literal[
     "already_exists",
     "unknown_alert",
     "invalid_snooze",
+    "unknown_blocker_code",
+    "unknown_stall_point",
+    "blocker_exists",
+    "unknown_blocker",
 ]
 
 
@@ -159,6 +163,41 @@ class AlertSnoozed(Fact):
     note: str | None = None
 
 
+class BlockerIdentified(Fact):
+    """``blocker.record`` accepted: what blocks the deal, in which stage, and who resolves it by when."""
+
+    type: Literal["blocker.identified"] = "blocker.identified"
+    blocker_id: str
+    code: str
+    stall_point: str | None
+    stage: str | None
+    description: str
+    identified_by: str
+    resolution_owner: str
+    resolution_action: str
+    due_date: date
+
+
+class BlockerResolved(Fact):
+    type: Literal["blocker.resolved"] = "blocker.resolved"
+    blocker_id: str
+    code: str
+    outcome: str
+    resolved_by: str
+    note: str | None = None
+    days_open: float
+
+
+class InterventionRecorded(Fact):
+    """``[M3]``: a manager's intervention on the deal."""
+
+    type: Literal["intervention.recorded"] = "intervention.recorded"
+    kind: str
+    stage: str | None
+    recorded_by: str
+    note: str | None = None
+
+
 AnyFact = Annotated[
     DealCreated
     | DealUpdated
@@ -173,7 +212,10 @@ AnyFact = Annotated[
     | DealLost
     | CommandRejected
     | AlertAcknowledged
-    | AlertSnoozed,
+    | AlertSnoozed
+    | BlockerIdentified
+    | BlockerResolved
+    | InterventionRecorded,
     Field(discriminator="type"),
 ]
 
@@ -192,4 +234,7 @@ FACT_MODELS: tuple[type[Fact], ...] = (
     CommandRejected,
     AlertAcknowledged,
     AlertSnoozed,
+    BlockerIdentified,
+    BlockerResolved,
+    InterventionRecorded,
 )

@@ -1,4 +1,5 @@
-"""The playbook: stages, exit criteria, required fields, benchmarks, reason codes and teams."""
+"""The playbook: stages, exit criteria, required fields, benchmarks, reason codes and teams
+(the manager's part, blockers, coaching, nurture and loss reasons, is in ``schemas.manager_playbook``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails
+
+from schemas.manager_playbook import (
+    DEFAULT_LOSS_REASONS,
+    BlockerCode,
+    Coaching,
+    Nurture,
+    StallPoint,
+    check_manager_references,
+)
 
 RequiredField = Literal["owner_id", "amount", "close_date", "next_step"]
 
@@ -182,6 +192,11 @@ class Playbook(PlaybookModel):
     detectors: Detectors = Field(default_factory=Detectors)
     learning: Learning = Field(default_factory=Learning)
     teams: list[Team] = Field(default_factory=list)
+    loss_reasons: list[str] = Field(default_factory=lambda: list(DEFAULT_LOSS_REASONS))
+    blockers: list[BlockerCode] = Field(default_factory=list)
+    stall_points: list[StallPoint] = Field(default_factory=list)
+    coaching: list[Coaching] = Field(default_factory=list)
+    nurture: Nurture = Field(default_factory=Nurture)
     _derived: tuple[list[Stage], _Lookups] | None = PrivateAttr(default=None)
     _teams: _Teams | None = PrivateAttr(default=None)
     _as_team: tuple[str, Detectors] | None = PrivateAttr(default=None)
@@ -202,6 +217,7 @@ class Playbook(PlaybookModel):
         for i, rule in enumerate(self.engagement_rules):
             if rule.criterion not in criteria:
                 raise ValueError(f"engagement_rules[{i}].criterion: unknown criterion {rule.criterion!r}")
+        check_manager_references(self)
         return self
 
     @model_validator(mode="after")
