@@ -10,6 +10,7 @@ from processors.core.engagement_kinds import (
     engagement_contacts,
     is_buyer_engagement,
     is_buyer_response,
+    is_conversation,
     is_outbound_touch,
     is_substantive_discussion,
     stakeholders_met,
@@ -58,6 +59,8 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
             update["last_economic_buyer_at"] = _latest(state.last_economic_buyer_at, at)
     if is_substantive_discussion(engagement):
         update["last_substantive_at"] = _latest(state.last_substantive_at, at)
+    if is_conversation(engagement):
+        update["conversations_in_stage"] = state.conversations_in_stage + 1
     met = [person for person in stakeholders_met(engagement) if person not in state.stakeholders]
     if met and len(state.stakeholders) < MAX_STAKEHOLDERS:
         update["stakeholders"] = sorted({*state.stakeholders, *met})[:MAX_STAKEHOLDERS]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from processors.core.ids import fact_id, message_alert_id
-from processors.core.playbook_view import team_name
+from processors.core.playbook_view import addressing, coaching_for
 from processors.core.state import DealState
 from schemas.alerts import Alert
 from schemas.base import Severity
@@ -46,6 +46,7 @@ class Context:
         stage: str | None = None,
     ) -> None:
         """Raise a notification: an alert caused once by the current message (never open)."""
+        team, manager, addressed_to = addressing(self.playbook, self.state.owner_id, alert_type, severity)
         self.alerts.append(
             Alert(
                 alert_id=message_alert_id(self.state.deal_id, alert_type, self.message.event_id),
@@ -59,8 +60,11 @@ class Context:
                 caused_by=self.message.event_id,
                 details=details,
                 kind="notification",
-                team=team_name(self.playbook, self.state.owner_id),
+                team=team,
                 updated_at=self.message.occurred_at,
+                manager=manager,
+                addressed_to=addressed_to,
+                coaching=coaching_for(self.playbook, alert_type, None),
             )
         )
 

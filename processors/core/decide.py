@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from processors.core import handlers
+from processors.core import handlers, manager_handlers
 from processors.core.context import Context
 from processors.core.detection.lifecycle import advance, evaluate
 from processors.core.evolve import evolve
@@ -22,11 +22,14 @@ from schemas.alerts import Alert
 from schemas.commands import (
     AlertAcknowledge,
     AlertSnooze,
+    BlockerRecord,
+    BlockerResolve,
     DealClose,
     DealCreate,
     DealDisqualify,
     DealUpdate,
     EvidenceRecord,
+    InterventionRecord,
     StageChange,
 )
 from schemas.facts import Fact
@@ -49,8 +52,11 @@ _HANDLERS: dict[type, Any] = {
     StageChange: handlers.change_stage,
     DealDisqualify: handlers.disqualify,
     DealClose: handlers.close,
-    AlertAcknowledge: handlers.acknowledge,
-    AlertSnooze: handlers.snooze,
+    AlertAcknowledge: manager_handlers.acknowledge,
+    AlertSnooze: manager_handlers.snooze,
+    BlockerRecord: manager_handlers.record_blocker,
+    BlockerResolve: manager_handlers.resolve_blocker,
+    InterventionRecord: manager_handlers.record_intervention,
 }
 
 

@@ -59,6 +59,12 @@ def is_substantive_discussion(engagement: dict[str, Any]) -> bool:
     return kind == "signal.observed" and engagement.get("signal") == "pricing_feedback"
 
 
+def is_conversation(engagement: dict[str, Any]) -> bool:
+    """``[G5]``: a substantive buyer conversation: a meeting held or a connected call."""
+    kind = engagement.get("type")
+    return kind == "meeting.held" or (kind == "call.logged" and bool(engagement.get("connected")))
+
+
 def stakeholders_met(engagement: dict[str, Any]) -> list[str]:
     """The buyer contacts a message adds to the deal or brings to a meeting held (``[S2]``)."""
     if engagement.get("type") in ("stakeholder.added", "meeting.held"):

@@ -13,11 +13,13 @@ from typing import Any
 from processors.core.activity import after_engagement
 from processors.core.detection.control import acknowledged, find_open, snoozed, with_alert
 from processors.core.gates import contacts_after
-from processors.core.state import MAX_PENDING_ENGAGEMENT, SEEN_WINDOW, DealState, EvidenceEntry
+from processors.core.state import MAX_PENDING_ENGAGEMENT, SEEN_WINDOW, DealState, EvidenceEntry, OpenBlocker
 from schemas.base import NextStep
 from schemas.facts import (
     AlertAcknowledged,
     AlertSnoozed,
+    BlockerIdentified,
+    BlockerResolved,
     DealCreated,
     DealDisqualified,
     DealLost,
@@ -46,6 +48,7 @@ def _created(state: DealState, fact: DealCreated) -> dict[str, Any]:
         "created_at": fact.occurred_at,
         "pending_engagement": [],
         "stage_first_entered": {fact.stage: fact.occurred_at, **state.stage_first_entered},
+        "conversations_in_stage": 0,
     }
 
 
@@ -113,7 +116,19 @@ def _moved(state: DealState, fact: StageRegressed | DealNurtured) -> dict[str, A
         "stage": fact.to_stage,
         "stage_entered_at": fact.occurred_at,
         "stage_first_entered": {fact.to_stage: fact.occurred_at, **state.stage_first_entered},
+        "conversations_in_stage": 0,
     }
+
+
+def _blocker(state: DealState, fact: BlockerIdentified) -> dict[str, Any]:
+    blocker = OpenBlocker(blocker_id=fact.blocker_id, code=fact.code, stall_point=fact.stall_point,
+                          identified_at=fact.occurred_at, resolution_owner=fact.resolution_owner,
+                          action=fact.resolution_action, due_date=fact.due_date)
+    return {"blockers": {**state.blockers, fact.blocker_id: blocker}}
+
+
+def _unblocked(state: DealState, fact: BlockerResolved) -> dict[str, Any]:
+    return {"blockers": {key: value for key, value in state.blockers.items() if key != fact.blocker_id}}
 
 
 def _advanced(state: DealState, fact: StageAdvanced) -> dict[str, Any]:
@@ -127,7 +142,7 @@ def _closed(state: DealState, fact: DealDisqualified | DealWon | DealLost) -> di
     # Closed for good: what only the gates and detectors of an open deal read is dropped, so a
     # closed deal's state stays small (its history lives in the facts and the projections).
     return {"status": fact.to_stage, "evidence": [], "buyer_engagements": [], "unanswered_touch_times": [],
-            "response_times": [], "pending_engagement": []}
+            "response_times": [], "pending_engagement": [], "blockers": {}}
 
 
 _APPLY: dict[str, Callable[[DealState, Any], dict[str, Any]]] = {
@@ -144,6 +159,8 @@ _APPLY: dict[str, Callable[[DealState, Any], dict[str, Any]]] = {
     "deal.lost": _closed,
     "alert.acknowledged": _acknowledged,
     "alert.snoozed": _snoozed,
+    "blocker.identified": _blocker,
+    "blocker.resolved": _unblocked,
 }
 
 NOT_ACTIVITY = frozenset({"command.rejected", "alert.acknowledged", "alert.snoozed"})

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from processors.core.context import Context
-from processors.core.detection.control import acknowledged, find_open, snoozed
+from processors.core.engagement_kinds import is_conversation
 from processors.core.gates import (
     contacts_after,
     criteria_met_by,
@@ -15,11 +15,8 @@ from processors.core.gates import (
     stages_to_clear,
 )
 from processors.core.momentum import signals
-from processors.core.state import OpenAlert
 from schemas.base import Evidence, NextStep
 from schemas.commands import (
-    AlertAcknowledge,
-    AlertSnooze,
     DealClose,
     DealCreate,
     DealDisqualify,
@@ -28,8 +25,6 @@ from schemas.commands import (
     StageChange,
 )
 from schemas.facts import (
-    AlertAcknowledged,
-    AlertSnoozed,
     DealCreated,
     DealDisqualified,
     DealLost,
@@ -54,17 +49,17 @@ def _days_between(start: datetime | None, end: datetime) -> float:
     return round(max(0.0, (end - start).total_seconds() / 86400), 4)
 
 
-def _requested(ctx: Context, target: str | None) -> dict[str, Any]:
+def requested(ctx: Context, target: str | None) -> dict[str, Any]:
     return {"type": ctx.message.type, "target": target}
 
 
-def _refuse_unless_open(ctx: Context, target: str | None) -> bool:
-    """Refuse commands on unknown or terminal deals; ``True`` when refused."""
+def refuse_unless_open(ctx: Context, target: str | None, notify: bool = True) -> bool:
+    """Refuse commands on unknown or terminal deals; ``True`` when refused (``notify``: with ``gate.rejected``)."""
     if not ctx.state.exists:
-        ctx.reject("unknown_deal", f"deal {ctx.state.deal_id!r} does not exist", _requested(ctx, target))
+        ctx.reject("unknown_deal", f"deal {ctx.state.deal_id!r} does not exist", requested(ctx, target), notify=notify)
         return True
     if ctx.state.is_terminal:
-        ctx.reject("deal_closed", f"deal is closed ({ctx.state.status})", _requested(ctx, target))
+        ctx.reject("deal_closed", f"deal is closed ({ctx.state.status})", requested(ctx, target), notify=notify)
         return True
     return False
 
@@ -97,6 +92,23 @@ def engagement(ctx: Context) -> None:
         _evidence_from_engagement(ctx, data, contacts_after(data, ctx.state.contacts))
         if found:
             ctx.alert("momentum.detected", "info", {"signals": found})
+        _suggest_nurture(ctx, data)
+
+
+def _suggest_nurture(ctx: Context, engagement: dict[str, Any]) -> None:
+    """``[G5]``: the N-th substantive conversation in the stage, and the exit criteria still unmet."""
+    nurture, stage = ctx.playbook.nurture, ctx.state.stage or ""
+    if (stage not in nurture.suggest_in_stages or not is_conversation(engagement)
+            or ctx.state.conversations_in_stage + 1 != nurture.suggest_after_conversations):
+        return
+    recorded = {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
+    satisfied = ctx.state.satisfied() | recorded
+    spec = ctx.playbook.stage(stage)
+    missing = [c for c in (spec.exit_criteria if spec is not None else []) if c not in satisfied]
+    if missing:
+        ctx.alert("deal.nurture_suggested", "info",
+                  {"conversations": nurture.suggest_after_conversations, "missing_criteria": missing,
+                   "nurture_stage": ctx.playbook.nurture_stage})
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -105,10 +117,10 @@ def create(ctx: Context) -> None:
     msg: DealCreate = ctx.message  # type: ignore[assignment]
     stage = msg.stage or ctx.playbook.stage_names[0]
     if ctx.state.exists:
-        ctx.reject("already_exists", f"deal {ctx.state.deal_id!r} already exists", _requested(ctx, stage))
+        ctx.reject("already_exists", f"deal {ctx.state.deal_id!r} already exists", requested(ctx, stage))
         return
     if stage not in ctx.playbook.stage_names and stage != ctx.playbook.nurture_stage:
-        ctx.reject("invalid_transition", f"unknown stage {stage!r}", _requested(ctx, stage))
+        ctx.reject("invalid_transition", f"unknown stage {stage!r}", requested(ctx, stage))
         return
     ctx.add(
         DealCreated,
@@ -128,7 +140,7 @@ def create(ctx: Context) -> None:
 def update(ctx: Context) -> None:
     """``deal.update``: changed fields with their old and new values."""
     msg: DealUpdate = ctx.message  # type: ignore[assignment]
-    if _refuse_unless_open(ctx, None):
+    if refuse_unless_open(ctx, None):
         return
     changes: dict[str, FieldChange] = {}
     for name in UPDATABLE_FIELDS:
@@ -152,11 +164,11 @@ def _jsonable(value: Any) -> Any:
 def record_evidence(ctx: Context) -> None:
     """``evidence.record``: marks a criterion satisfied, whatever the deal's stage."""
     msg: EvidenceRecord = ctx.message  # type: ignore[assignment]
-    if _refuse_unless_open(ctx, msg.criterion):
+    if refuse_unless_open(ctx, msg.criterion):
         return
     if msg.criterion not in ctx.playbook.all_criteria():
         ctx.reject("unknown_criterion", f"unknown criterion {msg.criterion!r}",
-                   _requested(ctx, msg.criterion))
+                   requested(ctx, msg.criterion))
         return
     ctx.add(EvidenceRecorded, criterion=msg.criterion, evidence=msg.evidence,
             recorded_by=msg.recorded_by, source_event_id=msg.event_id)
@@ -166,10 +178,10 @@ def _check_reason(ctx: Context, reason: str | None, allowed: list[str], target: 
     """Refuse a missing or unknown reason; ``True`` when refused."""
     if not reason:
         ctx.reject("reason_required", f"moving to {target!r} needs a reason (one of {', '.join(allowed)})",
-                   _requested(ctx, target))
+                   requested(ctx, target))
         return True
     if reason not in allowed:
-        ctx.reject("invalid_reason", f"{reason!r} is not one of {', '.join(allowed)}", _requested(ctx, target))
+        ctx.reject("invalid_reason", f"{reason!r} is not one of {', '.join(allowed)}", requested(ctx, target))
         return True
     return False
 
@@ -178,10 +190,10 @@ def change_stage(ctx: Context) -> None:
     """``stage.change``: advance through the gates, regress with a reason, or park in nurture."""
     msg: StageChange = ctx.message  # type: ignore[assignment]
     target, current, playbook = msg.to_stage, ctx.state.stage or "", ctx.playbook
-    if _refuse_unless_open(ctx, target):
+    if refuse_unless_open(ctx, target):
         return
     if target == current:
-        ctx.reject("invalid_transition", f"deal is already in {target!r}", _requested(ctx, target))
+        ctx.reject("invalid_transition", f"deal is already in {target!r}", requested(ctx, target))
         return
     days = _days_between(ctx.state.stage_entered_at, msg.occurred_at)
     common = {"from_stage": current, "to_stage": target, "days_in_from_stage": days,
@@ -192,7 +204,7 @@ def change_stage(ctx: Context) -> None:
         return
     if target not in playbook.stage_names:
         ctx.reject("invalid_transition", f"{target!r} is not an open stage of the playbook",
-                   _requested(ctx, target))
+                   requested(ctx, target))
         return
     if current != playbook.nurture_stage and playbook.index(target) < playbook.index(current):
         _regress(ctx, msg, common)
@@ -222,7 +234,7 @@ def _advance(ctx: Context, msg: StageChange, common: dict[str, Any]) -> None:
     if criteria or fields_:
         reason: RejectionReason = "exit_criteria_unmet" if criteria else "missing_fields"
         ctx.reject(reason, f"cannot advance to {target!r}: " + ", ".join(criteria + fields_) + " missing",
-                   _requested(ctx, target), criteria, fields_)
+                   requested(ctx, target), criteria, fields_)
         return
     template = playbook.template_for(target)
     next_step = None
@@ -242,7 +254,7 @@ def _advance(ctx: Context, msg: StageChange, common: dict[str, Any]) -> None:
 def disqualify(ctx: Context) -> None:
     """``deal.disqualify``: removes the deal, with a disqualification reason (``[R2]``)."""
     msg: DealDisqualify = ctx.message  # type: ignore[assignment]
-    if _refuse_unless_open(ctx, "disqualified"):
+    if refuse_unless_open(ctx, "disqualified"):
         return
     if _check_reason(ctx, msg.reason, ctx.playbook.disqualification_reasons, "disqualified"):
         return
@@ -252,60 +264,25 @@ def disqualify(ctx: Context) -> None:
 
 
 def close(ctx: Context) -> None:
-    """``deal.close``: ``lost`` from any open stage; ``won`` only from the last stage, with evidence."""
+    """``deal.close``: ``lost`` from any open stage, with a loss reason; ``won`` only from the last stage,
+    with evidence."""
     msg: DealClose = ctx.message  # type: ignore[assignment]
-    if _refuse_unless_open(ctx, msg.outcome):
+    if refuse_unless_open(ctx, msg.outcome):
         return
     current, last = ctx.state.stage or "", ctx.playbook.stage_names[-1]
     common = {"from_stage": current, "to_stage": msg.outcome, "reason": msg.reason,
               "days_in_from_stage": _days_between(ctx.state.stage_entered_at, msg.occurred_at)}
     if msg.outcome == "lost":
-        ctx.add(DealLost, **common)
+        if not _check_reason(ctx, msg.reason, ctx.playbook.loss_reasons, "lost"):  # [R2]: a loss has a reason
+            ctx.add(DealLost, **common)
         return
     if current != last:
         ctx.reject("invalid_transition", f"a deal is won only from {last!r}, not {current!r}",
-                   _requested(ctx, "won"))
+                   requested(ctx, "won"))
         return
     criteria = missing_criteria(ctx.state, ctx.playbook, [last])
     if criteria:
         ctx.reject("exit_criteria_unmet", "cannot close won: " + ", ".join(criteria) + " missing",
-                   _requested(ctx, "won"), criteria, [])
+                   requested(ctx, "won"), criteria, [])
         return
     ctx.add(DealWon, **common)
-
-
-# -- alert control --------------------------------------------------------------------------
-def _refuse_unknown_alert(ctx: Context, alert_id: str) -> OpenAlert | None:
-    """The deal's open alert ``alert_id``, or None after refusing the command (no notification)."""
-    found = find_open(ctx.state, alert_id) if ctx.state.exists else None
-    if found is None:
-        ctx.reject("unknown_alert", f"deal {ctx.state.deal_id!r} has no open alert {alert_id!r}",
-                   _requested(ctx, alert_id), notify=False)
-        return None
-    return found[1]
-
-
-def acknowledge(ctx: Context) -> None:
-    """``alert.acknowledge``: someone owns the open alert; its later changes notify nobody."""
-    msg: AlertAcknowledge = ctx.message  # type: ignore[assignment]
-    entry = _refuse_unknown_alert(ctx, msg.alert_id)
-    if entry is None:
-        return
-    ctx.add(AlertAcknowledged, alert_id=msg.alert_id, alert_type=entry.alert.type,
-            acknowledged_by=msg.acknowledged_by, note=msg.note)
-    ctx.alerts.append(acknowledged(entry.alert, msg.acknowledged_by, msg.occurred_at))
-
-
-def snooze(ctx: Context) -> None:
-    """``alert.snooze``: silence the open alert until ``until``; it comes back then if it still holds."""
-    msg: AlertSnooze = ctx.message  # type: ignore[assignment]
-    entry = _refuse_unknown_alert(ctx, msg.alert_id)
-    if entry is None:
-        return
-    if msg.until <= msg.occurred_at:
-        ctx.reject("invalid_snooze", f"snooze until {msg.until.isoformat()} is not after the command's own time",
-                   _requested(ctx, msg.alert_id), notify=False)
-        return
-    ctx.add(AlertSnoozed, alert_id=msg.alert_id, alert_type=entry.alert.type, until=msg.until,
-            snoozed_by=msg.snoozed_by, note=msg.note)
-    ctx.alerts.append(snoozed(entry.alert, msg.until, msg.occurred_at))

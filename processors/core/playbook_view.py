@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from schemas.alerts import AlertCoaching
 from schemas.playbook import Playbook, Stage
 
 
@@ -52,6 +53,12 @@ class PlaybookView:
     """0, the recent span, and the recent plus the baseline span: where the velocity windows start."""
     momentum_repeat: timedelta
     new_stakeholder_after: timedelta
+    coaching: dict[tuple[str, str | None], AlertCoaching]
+    """``[M1]`` by (alert type, rule); (type, None) for every rule of the type."""
+    blocker_codes: frozenset[str]
+    stall_points: frozenset[str]
+    reengage: timedelta
+    """How long a deal in nurture may go without activity (``deal.parked_too_long``)."""
 
 
 def _build(playbook: Playbook) -> PlaybookView:
@@ -78,7 +85,12 @@ def _build(playbook: Playbook) -> PlaybookView:
         velocity_recent=recent, velocity_baseline=baseline,
         velocity_offsets=(timedelta(0), recent, recent + baseline),
         momentum_repeat=timedelta(days=d.momentum_repeat_days),
-        new_stakeholder_after=timedelta(days=d.new_stakeholder_after_days))
+        new_stakeholder_after=timedelta(days=d.new_stakeholder_after_days),
+        coaching={(c.alert, c.rule): AlertCoaching(next_best_action=c.next_best_action, questions=list(c.questions))
+                  for c in playbook.coaching},
+        blocker_codes=frozenset(b.code for b in playbook.blockers),
+        stall_points=frozenset(p.code for p in playbook.stall_points),
+        reengage=timedelta(days=playbook.nurture.reengage_days))
 
 
 _VIEWS: dict[int, PlaybookView] = {}
@@ -106,3 +118,22 @@ def team_name(playbook: Playbook, owner_id: str | None) -> str | None:
 def for_owner(playbook: Playbook, owner_id: str | None) -> Playbook:
     """The playbook a deal's detectors use: with its owner's team's thresholds (the same object each time)."""
     return playbook.for_team(team_name(playbook, owner_id)) if playbook.teams else playbook
+
+
+def coaching_for(playbook: Playbook, alert_type: str, rule: str | None) -> AlertCoaching | None:
+    """The playbook's coaching for an alert of ``alert_type`` (and ``rule``), if it has any."""
+    coaching = view_of(playbook).coaching
+    return coaching.get((alert_type, rule)) or coaching.get((alert_type, None))
+
+
+def addressing(playbook: Playbook, owner_id: str | None, alert_type: str,
+               severity: str) -> tuple[str | None, str | None, str]:
+    """(team, manager, addressed_to) of an alert on a deal of ``owner_id`` (``[T1]``).
+
+    A deal entering a late stage and a critical condition are addressed to the team's manager.
+    """
+    team = playbook.team_of(owner_id) if playbook.teams else None
+    if team is None:
+        return None, None, "owner"
+    to_manager = alert_type == "deal.late_stage_entered" or severity == "critical"
+    return team.name, team.manager, "manager" if to_manager else "owner"

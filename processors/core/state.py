@@ -26,7 +26,8 @@ MAX_PENDING_ENGAGEMENT = 200
 
 DETECTOR_FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_activity_at",
                    "unanswered_touch_times", "response_times", "buyer_engagements", "stage_first_entered",
-                   "last_economic_buyer_at", "next_step", "close_date", "owner_id", "amount", "last_substantive_at")
+                   "last_economic_buyer_at", "next_step", "close_date", "owner_id", "amount", "last_substantive_at",
+                   "blockers")
 """Every state field a detector reads (``fields_missing``: every field a playbook may require)."""
 FIELD_BITS: dict[str, int] = {name: 1 << bit for bit, name in enumerate(DETECTOR_FIELDS)}
 """The bit of each detector input in :attr:`DealState.dirty`."""
@@ -58,6 +59,20 @@ class BuyerEngagement(BaseModel):
 
     at: datetime
     contacts: list[str] = Field(default_factory=list)
+
+
+class OpenBlocker(BaseModel):
+    """A blocker recorded on the deal (``blocker.record``) and not resolved yet."""
+
+    model_config = ConfigDict(frozen=True)
+
+    blocker_id: str
+    code: str
+    stall_point: str | None
+    identified_at: datetime
+    resolution_owner: str
+    action: str
+    due_date: date
 
 
 class OpenAlert(BaseModel):
@@ -123,6 +138,10 @@ class DealState(BaseModel):
     """Every buyer contact the deal has met or added (at most :data:`MAX_STAKEHOLDERS`, sorted)."""
     momentum_reported: dict[str, datetime] = Field(default_factory=dict)
     """When each progress signal was last reported (a signal is reported once per window)."""
+    blockers: dict[str, OpenBlocker] = Field(default_factory=dict)
+    """The open blockers by ``blocker_id`` (a resolved one is dropped; the facts keep it)."""
+    conversations_in_stage: int = 0
+    """Substantive buyer conversations (held meetings, connected calls) since entering the stage (``[G5]``)."""
     # -- in memory only (see CACHES) -----------------------------------------------------
     dirty: int = Field(default=ALL_DIRTY, exclude=True)
     """The bits (:data:`FIELD_BITS`) of the detector inputs changed since ``answers`` were found."""

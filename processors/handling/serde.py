@@ -29,7 +29,7 @@ STORED_FIELDS = (
     "stage_first_entered", "last_buyer_response_at", "unanswered_touch_times", "response_times",
     "buyer_engagements", "last_economic_buyer_at", "meetings_held", "longest_meeting_minutes",
     "largest_meeting_attendees", "open_alerts", "episodes", "evaluated_at", "wake", "wake_known",
-    "last_substantive_at", "stakeholders", "momentum_reported",
+    "last_substantive_at", "stakeholders", "momentum_reported", "blockers", "conversations_in_stage",
 )
 """The stored fields of :class:`DealState`, in their order in a stored state (append only)."""
 assert set(STORED_FIELDS) == set(DealState.model_fields) - CACHES, "every stored field has its place"

@@ -21,7 +21,6 @@ Message = dict[str, Any]
 ROLES = ["champion", "technical", "user", "finance", "legal", "procurement", "executive"]
 FATES = [("won", 0.25), ("lost", 0.15), ("disqualified", 0.12), ("ghosted", 0.2), ("stalled", 0.13),
          ("nurtured", 0.05), ("regressed", 0.1)]
-LOSS_REASONS = ["price", "no decision", "timing"]
 
 
 @dataclass
@@ -144,7 +143,7 @@ class _Deal:
             yield self.msg("deal.close", outcome="won")
         elif self.fate == "lost":
             yield from self.going_quiet()
-            yield self.msg("deal.close", outcome="lost", reason=self.rng.choice(LOSS_REASONS))
+            yield self.msg("deal.close", outcome="lost", reason=self.rng.choice(playbook.loss_reasons))
         elif self.fate == "disqualified":
             yield from self.healthy_week(late=False)
             yield self.msg("deal.disqualify", reason=self.rng.choice(playbook.disqualification_reasons))

@@ -43,7 +43,7 @@ def test_conditions_say_they_are_conditions_and_closing_resolves_them() -> None:
     deal = deal_in("qualification")
     raised = [a for a in deal.tick(30) if a.status == "raised"]
     assert raised and all(a.kind == "condition" and a.updated_at == a.raised_at for a in raised)
-    lost = deal.send(msg("deal.close", 31, outcome="lost", reason="no_budget"))
+    lost = deal.send(msg("deal.close", 31, outcome="lost", reason="budget_cut"))
     resolved = [a for a in lost.alerts if a.status == "resolved"]
     assert {a.alert_id for a in resolved} == {a.alert_id for a in raised}
     assert all(not a.notify and a.resolved_at == at(31) for a in resolved)

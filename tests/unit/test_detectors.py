@@ -240,14 +240,19 @@ def test_momentum_signals() -> None:
     assert only(bigger.alerts, "momentum.detected")[0].details["signals"] == ["longer_meetings", "larger_meetings"]
 
 
-def test_nurture_and_terminal_deals_raise_nothing_and_resolve_open_alerts() -> None:
+def test_nurture_resolves_open_alerts_and_only_a_forgotten_parked_deal_raises_again() -> None:
     deal = deal_in("qualification")
     open_alerts = [a for a in deal.tick(30) if a.status == "raised"]
     assert open_alerts
     decision = deal.send(change("nurture", 31, reason="timeline_extended"))
     assert {a.alert_id for a in decision.alerts if a.status == "resolved"} == {a.alert_id for a in open_alerts}
-    assert deal.tick(200) == []
-    assert deal.state.open_alerts == {}
+    assert deal.tick(61 - EPSILON) == []  # [G5]: parked 30 days without activity
+    [parked] = deal.tick(61)
+    assert (parked.type, parked.kind, parked.raised_at) == ("deal.parked_too_long", "condition", at(61))
+    assert parked.details["reengage_days"] == 30
+    lost = deal.send(msg("deal.close", 62, outcome="lost", reason="timing"))
+    assert [(a.alert_id, a.status) for a in lost.alerts] == [(parked.alert_id, "resolved")]
+    assert deal.tick(200) == [] and deal.state.open_alerts == {}
 
 
 def test_alert_ids_are_deterministic_across_runs() -> None:

@@ -80,13 +80,21 @@ def test_disqualify_needs_a_known_reason_and_works_from_nurture() -> None:
     assert deal.state.status == "disqualified"
 
 
-def test_lost_is_allowed_from_any_open_stage_and_nurture() -> None:
+def test_lost_is_allowed_from_any_open_stage_and_nurture_with_a_loss_reason() -> None:
     for stage in ("discovery", "qualification"):
         deal = deal_in(stage)
-        assert types(deal.send(msg("deal.close", outcome="lost"))) == ["deal.lost"]
+        assert types(deal.send(msg("deal.close", outcome="lost", reason="price"))) == ["deal.lost"]
     deal = deal_in("qualification")
     deal.send(change("nurture", reason="timeline_extended"))
-    assert types(deal.send(msg("deal.close", outcome="lost", reason="budget cut"))) == ["deal.lost"]
+    assert types(deal.send(msg("deal.close", outcome="lost", reason="budget_cut"))) == ["deal.lost"]
+
+
+def test_a_loss_needs_a_reason_from_the_playbook() -> None:
+    deal = deal_in("qualification")
+    for reason, refusal in ((None, "reason_required"), ("we gave up", "invalid_reason")):
+        decision = deal.send(msg("deal.close", outcome="lost", **({"reason": reason} if reason else {})))
+        assert [(f.type, f.reason) for f in decision.facts] == [("command.rejected", refusal)]
+    assert deal.state.status == "open"
 
 
 def test_won_only_from_closing_and_only_with_contract_signed() -> None:
@@ -118,14 +126,14 @@ def test_import_into_the_first_stage_with_all_fields_raises_nothing() -> None:
 
 def test_commands_on_unknown_deals_are_refused() -> None:
     for message in (change("qualification"), evidence("budget_confirmed"), next_step(),
-                    msg("deal.disqualify", reason="cannot_afford"), msg("deal.close", outcome="lost")):
+                    msg("deal.disqualify", reason="cannot_afford"), msg("deal.close", outcome="lost", reason="price")):
         decision = Deal().send(message)
         assert decision.facts[0].reason == "unknown_deal", message.type
 
 
 def test_commands_on_closed_deals_are_refused() -> None:
     deal = deal_in("discovery")
-    deal.send(msg("deal.close", outcome="lost"))
+    deal.send(msg("deal.close", outcome="lost", reason="price"))
     for message in (change("qualification"), evidence("budget_confirmed"), next_step(),
                     msg("deal.close", outcome="won")):
         assert deal.send(message).facts[0].reason == "deal_closed", message.type
@@ -187,6 +195,6 @@ def test_a_deal_state_stays_bounded_however_many_messages_it_sees() -> None:
     assert len(deal.state.seen) == SEEN_WINDOW and deal.state.seen[-1] == f"again-{SEEN_WINDOW + 49}"
     assert [e.criterion for e in deal.state.evidence].count("scope_agreed") == 1
     assert deal.send(evidence("scope_agreed", 3, event_id=f"again-{SEEN_WINDOW + 49}")).facts == []  # a duplicate
-    deal.send(msg("deal.close", 21, outcome="lost"))
+    deal.send(msg("deal.close", 21, outcome="lost", reason="timing"))
     assert deal.state.status == "lost"
     assert (deal.state.evidence, deal.state.buyer_engagements, deal.state.response_times) == ([], [], [])

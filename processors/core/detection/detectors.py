@@ -25,6 +25,7 @@ from processors.core.detection.findings import (
     since_of,
     wake_after,
 )
+from processors.core.detection.manager_detectors import blocker_overdue, parked_too_long
 from processors.core.gates import missing_fields
 from processors.core.playbook_view import PlaybookView, view_of
 from processors.core.state import BuyerEngagement, DealState
@@ -314,18 +315,33 @@ def _velocity_dropped(times: list[datetime], view: PlaybookView, x: datetime) ->
 
 DETECTORS: tuple[Callable[[DealState, Playbook, datetime, Findings], None], ...] = (
     stalled, inactive, ghosting, single_threaded, economic_buyer_silent, overdue_next_step, close_date_passed,
-    fields_missing, velocity,
+    fields_missing, velocity, blocker_overdue, parked_too_long,
 )
+NURTURE_DETECTORS = frozenset({parked_too_long})
+"""The only detectors of a deal parked in the nurture stage."""
+
+
+def runs_for(state: DealState, playbook: Playbook) -> str | None:
+    """Which detectors a deal has: ``"open"`` (all), ``"nurture"`` (:data:`NURTURE_DETECTORS`) or None
+    (not open: closed, or not created yet)."""
+    if state.status != "open":
+        return None
+    stage = state.stage or ""
+    if stage in view_of(playbook).stages:
+        return "open"
+    return "nurture" if stage == playbook.nurture_stage else None
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
     """Conditions active at ``at`` and the future moments they may change.
 
-    Deals in the parking stage or in a terminal status have none.
+    Deals in a terminal status have none; a deal in the parking stage only those of :data:`NURTURE_DETECTORS`.
     """
     found = Findings()
-    if state.status != "open" or (state.stage or "") not in view_of(playbook).stages:
+    runs = runs_for(state, playbook)
+    if runs is None:
         return found
     for detector in DETECTORS:
-        detector(state, playbook, at, found)
+        if runs == "open" or detector in NURTURE_DETECTORS:
+            detector(state, playbook, at, found)
     return found

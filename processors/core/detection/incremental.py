@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from processors.core.detection.detectors import (
+    NURTURE_DETECTORS,
     Condition,
     Findings,
     close_date_passed,
@@ -26,11 +27,12 @@ from processors.core.detection.detectors import (
     ghosting,
     inactive,
     overdue_next_step,
+    runs_for,
     single_threaded,
     stalled,
     velocity,
 )
-from processors.core.playbook_view import view_of
+from processors.core.detection.manager_detectors import blocker_overdue, parked_too_long
 from processors.core.state import ALL_DIRTY, FIELD_BITS, DealState
 from schemas.playbook import Playbook
 
@@ -53,6 +55,8 @@ DETECTOR_INPUTS: tuple[tuple[Detector, int], ...] = (
     (close_date_passed, _mask("close_date")),
     (fields_missing, _mask("stage", "stage_entered_at", "owner_id", "amount", "close_date", "next_step")),
     (velocity, _mask("buyer_engagements")),
+    (blocker_overdue, _mask("blockers", "stage")),
+    (parked_too_long, _mask("stage", "last_activity_at", "stage_entered_at")),
 )
 """Every detector of :data:`processors.core.detection.detectors.DETECTORS`, in its order, with its inputs."""
 
@@ -73,6 +77,8 @@ class Answers:
     """The latest moment one of the answers was found at (they hold from there on)."""
     wake: datetime | None
     """The earliest wake-up of the answers (they hold until then)."""
+    runs: str
+    """Which detectors ran (:func:`processors.core.detection.detectors.runs_for`); a change re-runs all."""
 
     def hold_at(self, at: datetime) -> bool:
         """Whether every answer holds at ``at`` (given that no input changed)."""
@@ -98,12 +104,14 @@ _READERS: dict[int, tuple[int, ...]] = {}
 def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | None:
     """The detectors' answers at ``at``: ``state.answers`` itself when they all still hold.
 
-    ``None`` for deals that have no conditions: in the parking stage or not open.
+    ``None`` for deals that have no conditions: not open. A deal in the parking stage runs only the
+    nurture detectors (the others answer nothing).
     """
-    if state.status != "open" or (state.stage or "") not in view_of(playbook).stages:
+    runs = runs_for(state, playbook)
+    if runs is None:
         return None
     previous: Answers | None = state.answers
-    if previous is None or previous.playbook is not playbook:
+    if previous is None or previous.playbook is not playbook or previous.runs != runs:
         each, rerun = list(_NONE_KNOWN), _readers(ALL_DIRTY)
     elif previous.hold_at(at):
         if not state.dirty:
@@ -114,13 +122,17 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
         rerun = tuple(i for i, ((_, reads), (found, until, _)) in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
                       if dirty & reads or found > at or (until is not None and at >= until))
     for i in rerun:
+        detector = DETECTOR_INPUTS[i][0]
+        if runs == "nurture" and detector not in NURTURE_DETECTORS:
+            each[i] = (at, None, [])
+            continue
         own = Findings()
-        DETECTOR_INPUTS[i][0](state, playbook, at, own)
+        detector(state, playbook, at, own)
         each[i] = (at, own.next_wake, own.active)
     active = [condition for _, _, conditions in each for condition in conditions]
     wakes = [until for _, until, _ in each if until is not None]
     # Something re-ran (else every answer would hold), so the latest answer was found at ``at``.
-    return Answers(playbook, tuple(each), active, at, min(wakes) if wakes else None)
+    return Answers(playbook, tuple(each), active, at, min(wakes) if wakes else None, runs)
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:

@@ -17,7 +17,7 @@ from typing import Any
 from processors.core.detection.detectors import Condition
 from processors.core.detection.incremental import answers_at
 from processors.core.ids import condition_alert_id
-from processors.core.playbook_view import for_owner, team_name
+from processors.core.playbook_view import addressing, coaching_for, for_owner
 from processors.core.state import DealState, OpenAlert
 from schemas.alerts import Alert
 from schemas.playbook import Playbook
@@ -25,7 +25,8 @@ from schemas.playbook import Playbook
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
-def _raise(state: DealState, condition: Condition, episode: int, team: str | None) -> Alert:
+def _raise(state: DealState, condition: Condition, episode: int, playbook: Playbook) -> Alert:
+    team, manager, addressed_to = addressing(playbook, state.owner_id, condition.type, condition.severity)
     return Alert(
         alert_id=condition_alert_id(state.deal_id, condition.key, episode),
         type=condition.type,
@@ -41,6 +42,9 @@ def _raise(state: DealState, condition: Condition, episode: int, team: str | Non
         team=team,
         updated_at=condition.since,
         notify=True,
+        manager=manager,
+        addressed_to=addressed_to,
+        coaching=coaching_for(playbook, condition.type, condition.rule),
     )
 
 
@@ -50,7 +54,7 @@ def is_snoozed(alert: Alert, at: datetime) -> bool:
 
 
 def _changed(state: DealState, current: Alert, condition: Condition, at: datetime,
-             team: str | None) -> Alert | None:
+             playbook: Playbook) -> Alert | None:
     """The update of an open alert whose condition holds at ``at`` (same episode), if anything changed."""
     if condition.severity == current.severity and current.snoozed_until is None and not condition.live:
         return None  # the common case, decided without the rest
@@ -60,16 +64,18 @@ def _changed(state: DealState, current: Alert, condition: Condition, at: datetim
             or (condition.live and condition.details != current.details)):
         return None
     quiet = current.acknowledged_by is not None or is_snoozed(current, at)  # a snooze's end asked to be told
+    team, manager, addressed_to = addressing(playbook, state.owner_id, condition.type, condition.severity)
     return current.model_copy(update={
         "status": "updated", "severity": condition.severity, "details": condition.details,
-        "stage": state.stage, "owner_id": state.owner_id, "team": team, "updated_at": at,
+        "stage": state.stage, "owner_id": state.owner_id, "team": team, "manager": manager,
+        "addressed_to": addressed_to, "updated_at": at,
         "snoozed_until": None if snooze_over else current.snoozed_until,
         "notify": snooze_over or (escalated and not quiet), "revision": current.revision + 1,
     })
 
 
 def _reconcile(state: DealState, active_conditions: list[Condition], at: datetime,
-               update: dict[str, Any], team: str | None) -> list[Alert]:
+               update: dict[str, Any], playbook: Playbook) -> list[Alert]:
     """Resolve the open alerts whose condition cleared (or is a new episode), update the changed
     ones, raise the new ones."""
     alerts: list[Alert] = []
@@ -81,7 +87,7 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
                 if (condition := active.get(key)) is None or condition.identity != current.identity]
     raised = [key for key in active if key not in open_alerts or key in resolved]
     changed = {key: change for key, current in open_alerts.items() if key not in resolved
-               and (change := _changed(state, current.alert, active[key], at, team)) is not None}
+               and (change := _changed(state, current.alert, active[key], at, playbook)) is not None}
     if not resolved and not raised and not changed:
         return alerts
     open_alerts, episodes = dict(open_alerts), dict(episodes)
@@ -95,7 +101,7 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
     for key in raised:
         condition = active[key]
         episodes[key] = episodes.get(key, 0) + 1
-        alert = _raise(state, condition, episodes[key], team)
+        alert = _raise(state, condition, episodes[key], playbook)
         open_alerts[key] = OpenAlert(alert=alert, identity=condition.identity)
         alerts.append(alert)
     update["open_alerts"], update["episodes"] = open_alerts, episodes
@@ -143,8 +149,7 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
         # alerts are the ones it left: nothing to raise, update or resolve.
         if answers is not None:
             update["answers"], update["dirty"] = answers, 0
-        alerts = _reconcile(state, answers.active if answers is not None else [], at, update,
-                            team_name(playbook, state.owner_id))
+        alerts = _reconcile(state, answers.active if answers is not None else [], at, update, playbook)
     evaluated_at = max(at, state.evaluated_at or at)
     update["evaluated_at"] = evaluated_at
     update["wake_known"] = evaluated_at == at
