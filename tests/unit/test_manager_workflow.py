@@ -33,8 +33,8 @@ def test_a_blocker_is_identified_goes_overdue_and_is_resolved() -> None:
     deal = Deal()
     deal.send(create(), next_step())
     [identified] = deal.send(_blocker(2)).facts
-    assert (identified.type, identified.code, identified.stall_point, identified.stage, identified.resolution_owner) == (
-        "blocker.identified", "stakeholder_access", "economic_buyer_unknown", "discovery", "rep-ana")
+    got = (identified.type, identified.code, identified.stall_point, identified.stage, identified.resolution_owner)
+    assert got == ("blocker.identified", "stakeholder_access", "economic_buyer_unknown", "discovery", "rep-ana")
     end_of_due_day = datetime(2026, 1, 21, tzinfo=timezone.utc)  # due 2026-01-20: overdue at its end
     assert only(deal.tick(15.6), "blocker.overdue") == []
     [overdue] = only(deal.tick(16), "blocker.overdue")
