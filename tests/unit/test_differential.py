@@ -3,7 +3,9 @@
 The digests were recorded from the core before its data-layout rewrite (issue 14) and
 re-recorded for the alert lifecycle of issue 16 (alerts carry kind, team, updated_at, ...;
 one open alert per condition; momentum once per window; activity and [G6] redefined; the
-engagement facts list the momentum they reported). A change
+engagement facts list the momentum they reported), and for issue 17 (the simulator's lost deals
+take their reason from the playbook's loss_reasons, so the input changed; alerts carry manager,
+addressed_to and coaching). A change
 that alters any answer fails here; an intended change of answers updates them in its own
 commit, saying which answers changed and why. The input's own digest tells a simulator
 change apart from a core change.
@@ -22,9 +24,9 @@ from processors.tools.simulate import SimulationSettings, simulate
 
 END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 SETTINGS = SimulationSettings(deals=150, days=120, seed=11, end=END)
-INPUT_SHA256 = "236f03bfdfc5b09414e13478d568b6b281d67b5717ea0fcfc149b8c901114478"
-ALERTS_SHA256 = "5909c90e0a06c20d9a4bdb6576dc55dec5c4e1cf628d557f0175cdc30e87db40"
-FACTS_SHA256 = "a17bb3abdd90bb12c6814ca4d91ef53dce0140dd941f1b4a6777529e349add7d"
+INPUT_SHA256 = "ea8b2edd549a4395432e6b1e76a5d58b3c3331e646299fe804f250ee513cd3f3"
+ALERTS_SHA256 = "26da016d7f6b72c4e9df389754072b794a80ded5df9e2d63b305b7d620a4742a"
+FACTS_SHA256 = "be7690ed3440b8021b8dc2723f63f350c247a5f6f70f8c9dd123d45ba81c4c30"
 
 
 def _digest(data: bytes) -> str:
