@@ -91,6 +91,26 @@ def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
                 for table in SNAPSHOT_TABLES}
 
 
+RESOLUTION_MOMENTS = {"alerts": ("resolved_at", "updated_at"), "alert_changes": ("at",)}
+"""The moments a live worker resolved a condition at: when it saw the condition end (processing
+time), so a run that was interrupted, replayed or shared records other moments for the same
+resolutions."""
+
+
+def comparable_snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """:func:`snapshot`, sorted, with :data:`RESOLUTION_MOMENTS` of resolved records left out (None)."""
+    tables = snapshot(database_url)
+    with psycopg.connect(database_url) as conn:
+        for table, left_out in RESOLUTION_MOMENTS.items():
+            columns = [row[0] for row in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+                (table,)).fetchall()]
+            status, drop = columns.index("status"), {columns.index(name) for name in left_out}
+            tables[table] = [tuple(None if i in drop and row[status] == "resolved" else value
+                                   for i, value in enumerate(row)) for row in tables[table]]
+    return {table: sorted(rows, key=repr) for table, rows in tables.items()}
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a `dealflow` process use ``settings``."""
     env = os.environ.copy()

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from processors.config import Settings
@@ -29,11 +28,11 @@ from tests.integration.support import (
     WorkerProcess,
     await_progress,
     committed_input,
+    comparable_snapshot,
     isolated,
     partitions_shared,
     projected_all,
     read_all,
-    snapshot,
     wait_for,
 )
 
@@ -46,28 +45,14 @@ def _messages() -> list[dict[str, Any]]:
     return simulate(SimulationSettings(deals=80, days=120, seed=21), default_playbook(), END)[:MESSAGES]
 
 
-WALL_CLOCK_COLUMNS = {"alerts": ("resolved_at", "updated_at"), "alert_changes": ("at",)}
-"""The moment a worker saw a condition end (its resolution's resolved_at, updated_at and history
-row): live, a replay may record a later one. Left out of the comparison of resolved alerts."""
-
-
 def _projection(settings: Settings, log: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """The tables a projector process builds from the output topics (see WALL_CLOCK_COLUMNS)."""
+    """The tables a projector process builds from the output topics (support.RESOLUTION_MOMENTS left out)."""
     projector = WorkerProcess(settings, log, "--only", "projector")
     try:
         wait_for(lambda: projected_all(settings), timeout=60, what="the projector caught up", worker=projector)
     finally:
         projector.stop()
-    tables = snapshot(settings.database_url)
-    with psycopg.connect(settings.database_url) as conn:
-        for table, left_out in WALL_CLOCK_COLUMNS.items():
-            columns = [row[0] for row in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
-                (table,)).fetchall()]
-            status, drop = columns.index("status"), [columns.index(name) for name in left_out]
-            tables[table] = sorted((tuple(None if i in drop and row[status] == "resolved" else value
-                                          for i, value in enumerate(row)) for row in tables[table]), key=repr)
-    return tables
+    return comparable_snapshot(settings.database_url)
 
 
 @pytest.fixture(scope="module")
