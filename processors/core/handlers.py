@@ -192,8 +192,8 @@ def change_stage(ctx: Context) -> None:
     target, current, playbook = msg.to_stage, ctx.state.stage or "", ctx.playbook
     if refuse_unless_open(ctx, target):
         return
-    if target == current:
-        ctx.reject("invalid_transition", f"deal is already in {target!r}", requested(ctx, target))
+    if target == current:  # a no-op (a CRM syncing the stage again): recorded, nobody to notify
+        ctx.reject("invalid_transition", f"deal is already in {target!r}", requested(ctx, target), notify=False)
         return
     days = _days_between(ctx.state.stage_entered_at, msg.occurred_at)
     common = {"from_stage": current, "to_stage": target, "days_in_from_stage": days,

@@ -198,3 +198,10 @@ def test_a_deal_state_stays_bounded_however_many_messages_it_sees() -> None:
     deal.send(msg("deal.close", 21, outcome="lost", reason="timing"))
     assert deal.state.status == "lost"
     assert (deal.state.evidence, deal.state.buyer_engagements, deal.state.response_times) == ([], [], [])
+
+
+def test_a_change_to_the_current_stage_is_recorded_without_a_notification() -> None:
+    deal = deal_in("qualification")
+    decision = deal.send(change("qualification", 1))
+    assert [(f.type, f.reason) for f in decision.facts] == [("command.rejected", "invalid_transition")]
+    assert decision.alerts == []
