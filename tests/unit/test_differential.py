@@ -25,7 +25,7 @@ from processors.tools.simulate import SimulationSettings, simulate
 END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 SETTINGS = SimulationSettings(deals=150, days=120, seed=11, end=END)
 INPUT_SHA256 = "ea8b2edd549a4395432e6b1e76a5d58b3c3331e646299fe804f250ee513cd3f3"
-ALERTS_SHA256 = "26da016d7f6b72c4e9df389754072b794a80ded5df9e2d63b305b7d620a4742a"
+ALERTS_SHA256 = "84e23a009ef6c1c32ba0a9b9175b4cb4d62ea18df0cd456a4dcd9f4f4bab8b1b"
 FACTS_SHA256 = "be7690ed3440b8021b8dc2723f63f350c247a5f6f70f8c9dd123d45ba81c4c30"
 
 
