@@ -83,11 +83,20 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
         return alerts
     active = {condition.key: condition for condition in active_conditions}
     open_alerts, episodes = state.open_alerts, state.episodes
-    resolved = [key for key, current in open_alerts.items()
-                if (condition := active.get(key)) is None or condition.identity != current.identity]
+    resolved: list[str] = []
+    changed: dict[str, Alert] = {}
+    for key, current in open_alerts.items():
+        condition = active.get(key)
+        if condition is None or condition.identity != current.identity:
+            resolved.append(key)
+            continue
+        alert = current.alert  # the same episode: unchanged, unless (see _changed)
+        if condition.severity == alert.severity and alert.snoozed_until is None and not condition.live:
+            continue
+        change = _changed(state, alert, condition, at, playbook)
+        if change is not None:
+            changed[key] = change
     raised = [key for key in active if key not in open_alerts or key in resolved]
-    changed = {key: change for key, current in open_alerts.items() if key not in resolved
-               and (change := _changed(state, current.alert, active[key], at, playbook)) is not None}
     if not resolved and not raised and not changed:
         return alerts
     open_alerts, episodes = dict(open_alerts), dict(episodes)
