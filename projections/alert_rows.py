@@ -12,6 +12,8 @@ so they agree on every rule:
 * the ``alerts`` row holds the newest record's columns, except ``stage`` (the stage of the raise,
   once the raise has been seen) and ``raised_at`` (the earliest given);
 * ``alert_changes`` holds one row per record, keyed by (``alert_id``, ``revision``, ``status``, moment);
+* ``manager``, ``addressed_to`` (``owner`` for records published before issue 17) and ``coaching``
+  (JSON, or NULL) are the newest record's, like the other columns;
 * ``kind`` is ``notification`` for the types of :data:`schemas.alerts.NOTIFICATION_TYPES` (records
   published before issue 16 have no ``kind``), else the record's own (``condition`` by default).
 """
@@ -28,10 +30,11 @@ Row = dict[str, Any]
 
 ALERT_COLUMNS = ("alert_id", "deal_id", "type", "kind", "severity", "status", "raised_at", "resolved_at", "stage",
                  "owner_id", "team", "caused_by", "details", "updated_at", "acknowledged_by", "acknowledged_at",
-                 "snoozed_until", "revision")
+                 "snoozed_until", "revision", "manager", "addressed_to", "coaching")
 """The ``alerts`` columns a record fills (``updated_at`` is the record's moment)."""
 CHANGE_COLUMNS = ("alert_id", "revision", "status", "at", "deal_id", "type", "kind", "severity", "stage", "owner_id",
-                  "team", "details", "acknowledged_by", "acknowledged_at", "snoozed_until", "notify")
+                  "team", "details", "acknowledged_by", "acknowledged_at", "snoozed_until", "notify", "manager",
+                  "addressed_to")
 """The ``alert_changes`` columns, the key (``alert_id``, ``revision``, ``status``, ``at``) first."""
 CHANGE_KEY = 4
 """How many leading :data:`CHANGE_COLUMNS` make the key of ``alert_changes``."""
@@ -59,7 +62,9 @@ def alert_row(alert: Row) -> Row:
             "owner_id": alert.get("owner_id"), "team": alert.get("team"), "caused_by": alert.get("caused_by"),
             "details": json.dumps(alert.get("details") or {}), "updated_at": moment_of(alert),
             "acknowledged_by": alert.get("acknowledged_by"), "acknowledged_at": alert.get("acknowledged_at"),
-            "snoozed_until": alert.get("snoozed_until"), "revision": int(alert.get("revision") or 0)}
+            "snoozed_until": alert.get("snoozed_until"), "revision": int(alert.get("revision") or 0),
+            "manager": alert.get("manager"), "addressed_to": alert.get("addressed_to") or "owner",
+            "coaching": None if alert.get("coaching") is None else json.dumps(alert["coaching"])}
 
 
 def change_row(alert: Row) -> tuple[Any, ...]:

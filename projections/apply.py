@@ -21,6 +21,14 @@ from processors.core.engagement_kinds import (
     is_outbound_touch,
 )
 from projections.alert_rows import ALERT_COLUMNS, CHANGE_COLUMNS, UPSERT_SET, alert_row, change_row
+from projections.manager_rows import (
+    BLOCKER_COLUMNS,
+    BLOCKER_FACTS,
+    INTERVENTION_COLUMNS,
+    UPSERT_BLOCKER_SET,
+    blocker_row,
+    intervention_row,
+)
 
 Row = dict[str, Any]
 
@@ -184,6 +192,20 @@ def _alert_action(cur: Cursor[Any], fact: Row) -> None:
     )
 
 
+UPSERT_BLOCKER = f"""INSERT INTO blockers ({', '.join(BLOCKER_COLUMNS)})
+    VALUES ({', '.join(f'%({name})s' for name in BLOCKER_COLUMNS)})
+    ON CONFLICT (deal_id, blocker_id) DO UPDATE SET {UPSERT_BLOCKER_SET}"""
+
+
+def _blocker(cur: Cursor[Any], fact: Row) -> None:
+    cur.execute(UPSERT_BLOCKER, blocker_row(fact))
+
+
+def _intervention(cur: Cursor[Any], fact: Row) -> None:
+    cur.execute(f"""INSERT INTO interventions ({INTERVENTION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (event_id) DO NOTHING""", intervention_row(fact))
+
+
 _APPLY: dict[str, Callable[[Cursor[Any], Row], None]] = {
     "deal.created": _created,
     "deal.updated": _updated,
@@ -193,6 +215,8 @@ _APPLY: dict[str, Callable[[Cursor[Any], Row], None]] = {
     "command.rejected": _rejected,
     **{name: _stage_changed for name in STAGE_KINDS},
     **{name: _alert_action for name in ALERT_ACTIONS},
+    **{name: _blocker for name in BLOCKER_FACTS},
+    "intervention.recorded": _intervention,
 }
 
 

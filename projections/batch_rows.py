@@ -15,8 +15,10 @@ as :mod:`projections.apply` applies it one fact at a time:
 * alerts with the same ``alert_id`` collapse into one row as :func:`projections.alert_rows.merge`
   folds them one after the other (the newest record's columns), and each record gives one
   ``alert_changes`` row (the first of a key);
-* ``alert.acknowledged`` and ``alert.snoozed`` facts give ``alert_actions`` rows; facts of other
-  types give none of their own.
+* ``alert.acknowledged`` and ``alert.snoozed`` facts give ``alert_actions`` rows, ``intervention.recorded``
+  ``interventions`` rows; ``blocker.identified`` and ``blocker.resolved`` of one blocker collapse into one
+  ``blockers`` row as :func:`projections.manager_rows.merge_blocker` folds them; facts of other types give
+  none of their own.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from processors.core.engagement_kinds import (
 )
 from projections.alert_rows import CHANGE_KEY, alert_row, change_row, merge
 from projections.apply import ALERT_ACTIONS, DEAL_COLUMNS, STAGE_KINDS, TERMINAL, action_row
+from projections.manager_rows import BLOCKER_FACTS, blocker_row, intervention_row, merge_blocker
 
 Row = dict[str, Any]
 
@@ -58,6 +61,9 @@ class BatchRows:
     """(event_id, deal_id, criterion, invalidated at): the batch's evidence an invalidation after it may reach."""
     gate_rejections: list[tuple[Any, ...]] = field(default_factory=list)
     alert_actions: list[tuple[Any, ...]] = field(default_factory=list)
+    interventions: list[tuple[Any, ...]] = field(default_factory=list)
+    blockers: dict[tuple[str, str], Row] = field(default_factory=dict)
+    """One collapsed ``blockers`` row per (``deal_id``, ``blocker_id``), in first-seen order."""
     deals: dict[str, Row] = field(default_factory=dict)
     """Each deal the batch knows, by id: its columns (``DEAL_STATE``) after the batch."""
     moments: set[tuple[str, Any, bool]] = field(default_factory=set)
@@ -156,6 +162,17 @@ def _alert_action(rows: BatchRows, fact: Row) -> None:
     rows.alert_actions.append(action_row(fact))
 
 
+def _blocker(rows: BatchRows, fact: Row) -> None:
+    row = blocker_row(fact)
+    key = (row["deal_id"], row["blocker_id"])
+    seen = rows.blockers.get(key)
+    rows.blockers[key] = row if seen is None else merge_blocker(seen, row)
+
+
+def _intervention(rows: BatchRows, fact: Row) -> None:
+    rows.interventions.append(intervention_row(fact))
+
+
 _FOLD: dict[str, Callable[[BatchRows, Row], None]] = {
     "deal.created": _created,
     "deal.updated": _updated,
@@ -165,6 +182,8 @@ _FOLD: dict[str, Callable[[BatchRows, Row], None]] = {
     "command.rejected": _rejected,
     **{name: _stage_changed for name in STAGE_KINDS},
     **{name: _alert_action for name in ALERT_ACTIONS},
+    **{name: _blocker for name in BLOCKER_FACTS},
+    "intervention.recorded": _intervention,
 }
 
 

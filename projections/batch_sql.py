@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from projections.alert_rows import ALERT_COLUMNS, CHANGE_COLUMNS, UPSERT_SET
+from projections.manager_rows import BLOCKER_COLUMNS, BLOCKER_TYPES, INTERVENTION_COLUMNS, UPSERT_BLOCKER_SET
 
 INSERT_ONLY = {
     "stage_entries": "event_id, deal_id, stage, entered_at, via",
@@ -23,6 +24,7 @@ INSERT_ONLY = {
                        "stage, owner_id, rejected_at",
     "evidence": "event_id, deal_id, criterion, kind, reference, summary, recorded_by, recorded_at, source_event_id",
     "alert_actions": "event_id, deal_id, alert_id, alert_type, action, actor, acted_at, until, note",
+    "interventions": INTERVENTION_COLUMNS,
 }
 """Tables whose rows only ever arrive, one per fact (keyed by its ``event_id``), and the columns the
 batch fills; :class:`~projections.batch_rows.BatchRows` names its lists after them."""
@@ -80,9 +82,10 @@ parameter would)."""
 MOMENTS = Arrays("m", "deal_id text, at timestamptz, buyer bool")
 _ALERT_TYPES = {"raised_at": "timestamptz", "resolved_at": "timestamptz", "updated_at": "timestamptz",
                 "acknowledged_at": "timestamptz", "snoozed_until": "timestamptz", "at": "timestamptz",
-                "details": "jsonb", "notify": "bool", "revision": "int"}
+                "details": "jsonb", "notify": "bool", "revision": "int", "coaching": "jsonb"}
 ALERTS = Arrays("a", ", ".join(f"{name} {_ALERT_TYPES.get(name, 'text')}" for name in ALERT_COLUMNS))
 CHANGES = Arrays("c", ", ".join(f"{name} {_ALERT_TYPES.get(name, 'text')}" for name in CHANGE_COLUMNS))
+BLOCKERS = Arrays("b", ", ".join(f"{name} {BLOCKER_TYPES.get(name, 'text')}" for name in BLOCKER_COLUMNS))
 
 KNOWN_FACTS = "SELECT event_id FROM projected_facts WHERE event_id = ANY(%s)"
 
@@ -136,3 +139,8 @@ is newer (what the upsert of :func:`projections.apply.apply_alert` does to them)
 INSERT_CHANGES = f"""INSERT INTO alert_changes ({', '.join(CHANGE_COLUMNS)})
     SELECT {', '.join(CHANGE_COLUMNS)} FROM {CHANGES.clause()} ON CONFLICT DO NOTHING"""
 """One ``alert_changes`` row per alert record, unless it is there already (a replay)."""
+UPSERT_BLOCKERS = f"""INSERT INTO blockers ({', '.join(BLOCKER_COLUMNS)})
+    SELECT {', '.join(BLOCKER_COLUMNS)} FROM {BLOCKERS.clause()}
+    ON CONFLICT (deal_id, blocker_id) DO UPDATE SET {UPSERT_BLOCKER_SET}"""
+"""The batch's blockers, one row per blocker: the identification and resolution met so far, merged into
+the stored row as :func:`projections.manager_rows.merge_blocker` merges them."""

@@ -14,7 +14,8 @@ nothing else writes meanwhile and what it reads stays current):
 5. one pipelined burst of set-based statements, each row set an array parameter per column: the
    batch's own evidence that a later invalidation reaches is marked invalid, the alerts are
    upserted (one row per ``alert_id``, an older record never overwriting a newer one) and their
-   records added to ``alert_changes``, the stored deals updated and the new ones inserted (the
+   records added to ``alert_changes``, the blockers upserted (one row per blocker, its identification
+   and resolution merged whatever their order), the stored deals updated and the new ones inserted (the
    greatest of their activity moments, the exit criteria of their stage).
 
 The rows equal what :func:`projections.apply.apply_one_by_one` writes fact by fact (tested), and
@@ -35,6 +36,7 @@ from projections.apply import BatchResult
 from projections.batch_rows import DEAL_STATE, BatchRows, Row, fold_batch
 from projections.batch_sql import (
     ALERTS,
+    BLOCKERS,
     CHANGES,
     DEALS,
     INSERT_CHANGES,
@@ -48,8 +50,10 @@ from projections.batch_sql import (
     MOMENTS,
     UPDATE_DEALS,
     UPSERT_ALERTS,
+    UPSERT_BLOCKERS,
     insert_if_new,
 )
+from projections.manager_rows import BLOCKER_COLUMNS
 
 STORED_DEALS = f"SELECT deal_id, {', '.join(DEAL_STATE)} FROM deals WHERE deal_id = ANY(%s)"
 
@@ -127,6 +131,9 @@ def write_rows(cur: Cursor[Any], rows: BatchRows, stored: set[str]) -> None:
             cur.execute(UPSERT_ALERTS, ALERTS.params([tuple(alert[name] for name in ALERT_COLUMNS)
                                                       for alert in rows.alerts.values()]))
             cur.execute(INSERT_CHANGES, CHANGES.params(list(rows.alert_changes.values())))
+        if rows.blockers:
+            cur.execute(UPSERT_BLOCKERS, BLOCKERS.params([tuple(row[name] for name in BLOCKER_COLUMNS)
+                                                          for row in rows.blockers.values()]))
         _deals(cur, UPDATE_DEALS, {key: deal for key, deal in rows.deals.items() if key in stored}, rows.moments)
         _deals(cur, INSERT_DEALS, {key: deal for key, deal in rows.deals.items() if key not in stored}, rows.moments)
 

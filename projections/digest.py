@@ -2,8 +2,9 @@
 
 Read from the projection only: ``alert_changes`` (one row per alert record, so per raise, update
 and resolution) for what opened, escalated, resolved and which notifications came, and
-``open_conditions`` for what still needs action. A record belongs to the owner (or team) it
-carries, as the alert does (``alerts.owner_id``, ``alerts.team``).
+``open_conditions`` for what still needs action (with the coaching of each). A record belongs to the
+owner, the team and the manager it carries, as the alert does (``alerts.owner_id``, ``alerts.team``,
+``alerts.manager``).
 """
 
 from __future__ import annotations
@@ -21,25 +22,33 @@ Row = dict[str, Any]
 SECTIONS = ("needs_action", "escalated", "opened", "resolved", "notifications", "snoozed")
 """The lists of each deal of a digest, in the order they are shown."""
 
-_CHANGES = """
+
+
+def _who(alias: str = "") -> str:
+    """SQL: the record is the owner's, the team's or the manager's (one of the three is given)."""
+    return f"({alias}owner_id = %(owner)s OR {alias}team = %(team)s OR {alias}manager = %(manager)s)"
+
+
+_CHANGES = f"""
     WITH history AS (
         SELECT c.*, lag(c.severity) OVER (PARTITION BY c.alert_id ORDER BY c.revision, c.at,
                    CASE c.status WHEN 'raised' THEN 0 WHEN 'updated' THEN 1 ELSE 2 END) AS previous_severity
         FROM alert_changes c
         WHERE c.alert_id IN (SELECT alert_id FROM alert_changes
-                             WHERE at >= %(since)s AND (owner_id = %(owner)s OR team = %(team)s))
+                             WHERE at >= %(since)s AND {_who()})
     )
     SELECT h.alert_id, h.deal_id, h.type, h.kind, h.status, h.severity, h.previous_severity, h.at, h.details,
            h.acknowledged_by, h.snoozed_until, a.raised_at
     FROM history h LEFT JOIN alerts a ON a.alert_id = h.alert_id
-    WHERE h.at >= %(since)s AND h.at <= %(until)s AND (h.owner_id = %(owner)s OR h.team = %(team)s)
+    WHERE h.at >= %(since)s AND h.at <= %(until)s AND {_who("h.")}
     ORDER BY h.deal_id, h.at, h.alert_id"""
 _OPEN = """
-    SELECT alert_id, deal_id, type, severity, raised_at, updated_at, details, acknowledged_by, acknowledged_at,
-           snoozed_until, coalesce(snoozed_until > %(until)s, false) AS snoozed
-    FROM open_conditions
-    WHERE (owner_id = %(owner)s OR team = %(team)s) AND raised_at <= %(until)s
-    ORDER BY deal_id, CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, raised_at, alert_id"""
+    SELECT o.alert_id, o.deal_id, o.type, o.severity, o.raised_at, o.updated_at, o.details, o.acknowledged_by,
+           o.acknowledged_at, o.snoozed_until, coalesce(o.snoozed_until > %(until)s, false) AS snoozed, a.coaching
+    FROM open_conditions o JOIN alerts a ON a.alert_id = o.alert_id
+    WHERE (o.owner_id = %(owner)s OR o.team = %(team)s OR a.manager = %(manager)s) AND o.raised_at <= %(until)s
+    ORDER BY o.deal_id, CASE o.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, o.raised_at,
+             o.alert_id"""
 _DEALS = "SELECT deal_id, name, stage, status, owner_id FROM deals WHERE deal_id = ANY(%s)"
 
 
@@ -65,9 +74,10 @@ def _deal_order(deal: Row) -> tuple[Any, ...]:
     return -critical, -len(deal["needs_action"]), -events, deal["deal_id"]
 
 
-def digest(database_url: str, owner: str | None, team: str | None, since: datetime, until: datetime) -> Row:
-    """The digest of ``owner``'s or ``team``'s alerts from ``since`` to ``until``, grouped by deal."""
-    params = {"owner": owner, "team": team, "since": since, "until": until}
+def digest(database_url: str, owner: str | None, team: str | None, since: datetime, until: datetime,
+           manager: str | None = None) -> Row:
+    """The digest of ``owner``'s, ``team``'s or ``manager``'s alerts from ``since`` to ``until``, grouped by deal."""
+    params = {"owner": owner, "team": team, "manager": manager, "since": since, "until": until}
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         changes = conn.execute(_CHANGES, params).fetchall()
         open_rows = conn.execute(_OPEN, params).fetchall()
@@ -89,8 +99,10 @@ def digest(database_url: str, owner: str | None, team: str | None, since: dateti
             deal_of(change["deal_id"])[found[0]].append(found[1])
     for row in open_rows:
         entry = {key: row[key] for key in ("alert_id", "type", "severity", "raised_at", "updated_at",
-                                           "acknowledged_by", "acknowledged_at", "snoozed_until", "details")}
+                                           "acknowledged_by", "acknowledged_at", "snoozed_until", "details",
+                                           "coaching")}
         deal_of(row["deal_id"])["snoozed" if row["snoozed"] else "needs_action"].append(entry)
     ordered = sorted(deals.values(), key=_deal_order)
     totals = {name: sum(len(deal[name]) for deal in ordered) for name in SECTIONS}
-    return {"owner": owner, "team": team, "since": since, "until": until, "totals": totals, "deals": ordered}
+    return {"owner": owner, "team": team, "manager": manager, "since": since, "until": until, "totals": totals,
+            "deals": ordered}

@@ -31,7 +31,8 @@ LOCK_KEY = 748_221_904
 """Advisory lock held by every batch and by `dealflow rebuild`: one writer at a time."""
 
 PROJECTION_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "projected_facts",
-                     "engagement", "stage_entries", "close_date_changes", "alert_changes", "alert_actions")
+                     "engagement", "stage_entries", "close_date_changes", "alert_changes", "alert_actions",
+                     "blockers", "interventions")
 
 
 class OffsetMismatch(Exception):

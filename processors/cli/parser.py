@@ -24,6 +24,8 @@ every variable and its default: README.md, section "Configuration".
 """
 
 PLAYBOOK_HELP = "playbook TOML file (default: $DEALFLOW_PLAYBOOK, else the built-in playbook)"
+MANAGER_HELP = ("only the deals of this manager: those whose newest alert carries manager ID (the alert's "
+                "`manager`, the manager of the owner's playbook team when the alert was raised)")
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -133,17 +135,21 @@ def _add_reports(sub: Any) -> None:
     p.add_argument("cadence", choices=["weekly", "monthly", "quarterly"], help="which inspection queue")
     p.add_argument("--seed", type=float, default=1.0, help="quarterly: seed of the reproducible sample")
     p.add_argument("--per-stage", type=int, default=3, help="quarterly: deals sampled per stage")
+    p.add_argument("--manager", metavar="ID", help=MANAGER_HELP + "; quarterly: sampled among them")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = _command(sub, "digest", reports.cmd_digest,
-                 "what an owner's or a team's alerts did since a moment, grouped by deal: conditions opened, "
-                 "escalated, resolved, those still needing action, and notifications",
+                 "what an owner's, a team's or a manager's alerts did since a moment, grouped by deal: conditions "
+                 "opened, escalated, resolved, those still needing action, and notifications",
                  "PostgreSQL with the projections")
     p.epilog = ("example: dealflow digest --team emea --since 2026-11-24   "
-                "(or --owner rep-ana; --json for scripts)")
+                "(or --owner rep-ana, --manager mgr-eve; --json for scripts)")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--owner", metavar="ID", help="the alerts of this owner (the alert's owner_id)")
     who.add_argument("--team", metavar="NAME", help="the alerts of this team (the alert's team, from the playbook)")
+    who.add_argument("--manager", metavar="ID",
+                     help="the alerts addressed through this manager (the alert's manager: the manager of the "
+                          "owner's playbook team when it was raised)")
     p.add_argument("--since", type=parse_time, metavar="T",
                    help="start of the period: a date (2026-11-24, midnight UTC) or a timestamp with an offset "
                         "(default: 7 days ago)")

@@ -62,23 +62,36 @@ def cmd_deal(args: argparse.Namespace) -> int:
         return 0
     row = found["deal"]
     summary = [{"field": key, "value": value} for key, value in row.items()]
+    alerts = [{key: value for key, value in alert.items() if key != "coaching"} for alert in found["alerts"]]
+    coaching = [{"alert": item["type"], "rule": item["rule"], "to": item["addressed_to"],
+                 "next best action": item["next_best_action"], "questions": item["questions"]}
+                for item in found["coaching"]]
     print_tables(table(f"Deal {args.deal_id}", summary), table("Timeline", found["timeline"]),
-                 table("Alerts (open conditions first)", found["alerts"]), table("Engagement", found["engagement"]))
+                 table("Alerts (open conditions first)", alerts),
+                 table("Blockers", found["blockers"]) if found["blockers"] else "Blockers: none recorded",
+                 table("Coaching of the open conditions", coaching) if coaching else "Coaching: no open condition",
+                 table("Engagement", found["engagement"]))
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from processors.cli.views import print_tables, table, to_json
+    from processors.cli.views import print_tables, queue_rows, table, to_json
     from projections.queries import review
 
-    rows = review(settings_of(args).database_url, args.cadence, seed=args.seed, per_stage=args.per_stage)
+    rows = review(settings_of(args).database_url, args.cadence, seed=args.seed, per_stage=args.per_stage,
+                  manager=args.manager)
     if args.json:
         print(to_json(rows))
         return 0
     titles = {"weekly": "Weekly review: every late-stage deal",
               "monthly": "Monthly review: mid-stage deals stuck longer than the stage average",
               "quarterly": f"Quarterly audit sample (seed {args.seed}, {args.per_stage} per stage)"}
-    print_tables(table(titles[args.cadence], rows))
+    title = titles[args.cadence] + (f", manager {args.manager}" if args.manager else "")
+    columns = {"weekly": ["deal_id", "name", "owner_id", "stage", "days_in_stage", "next_step_due", "close_date",
+                          "close_date_risk", "open_alerts", "needs_action", "manager", "blocker", "coaching"],
+               "monthly": ["deal_id", "name", "owner_id", "stage", "days_in_stage", "average_days", "ratio",
+                           "missing_criteria", "manager", "blocker", "coaching"]}.get(args.cadence)
+    print_tables(table(title, queue_rows(rows), columns))
     return 0
 
 
@@ -88,7 +101,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
     until = datetime.now(timezone.utc)
     since = args.since or until - timedelta(days=7)
-    found = digest(settings_of(args).database_url, args.owner, args.team, since, until)
+    found = digest(settings_of(args).database_url, args.owner, args.team, since, until, manager=args.manager)
     if args.json:
         print(to_json(found))
     else:

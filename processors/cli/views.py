@@ -58,6 +58,36 @@ def table(title: str, rows: list[Row], columns: list[str] | None = None) -> Tabl
     return result
 
 
+def blocker_text(row: Row) -> str:
+    """A queue row's open blockers (code / stall point: resolution owner by due date), or its blocker status
+    ("blocker not identified" for a stuck deal without one)."""
+    blockers = row.get("blockers") or []
+    if not blockers:
+        return str(row.get("blocker_status") or "")
+    return "; ".join(f"{b['code']}{' / ' + b['stall_point'] if b.get('stall_point') else ''}: "
+                     f"{b['resolution_owner']} by {b['due_date']}{' (overdue)' if b.get('overdue') else ''}"
+                     for b in blockers)
+
+
+def coaching_text(items: list[Row]) -> str:
+    """The coaching of open conditions ([M1]): per alert, the next best action and the questions to ask."""
+    lines = []
+    for item in items:
+        to = " (manager)" if item.get("addressed_to") == "manager" else ""
+        questions = " Ask: " + " / ".join(item["questions"]) if item.get("questions") else ""
+        lines.append(f"{item['type']}{to}: {item['next_best_action']}.{questions}")
+    return "\n".join(lines)
+
+
+HIDDEN_IN_QUEUES = ("blockers", "blocker_status", "stuck_alert_types", "coaching")
+
+
+def queue_rows(rows: list[Row]) -> list[Row]:
+    """Queue rows for a terminal table: the blockers and the coaching as text columns."""
+    return [{key: value for key, value in row.items() if key not in HIDDEN_IN_QUEUES}
+            | {"blocker": blocker_text(row), "coaching": coaching_text(row.get("coaching") or [])} for row in rows]
+
+
 def stage_order(playbook: Playbook, rows: list[Row]) -> list[Row]:
     """Open stages in playbook order, then the parking stage, then closed deals."""
     order = {name: i for i, name in enumerate([*playbook.stage_names, playbook.nurture_stage])}
@@ -76,8 +106,10 @@ def _digest_rows(deal: Row, until: datetime) -> list[Row]:
     for item in deal["needs_action"]:
         by = item.get("acknowledged_by")
         owner = f"acknowledged by {by}" if by else "not acknowledged"
+        coaching = item.get("coaching") or {}
+        advice = f"; next: {coaching['next_best_action']}" if coaching.get("next_best_action") else ""
         needs.append(row("needs action", item, item["raised_at"],
-                         f"open {days(item['raised_at'], until)}, {owner}; {details_note(item['details'])}"))
+                         f"open {days(item['raised_at'], until)}, {owner}; {details_note(item['details'])}{advice}"))
     events = [row("escalated", item, item["at"], f"{item['from_severity']} -> {item['severity']}")
               for item in deal["escalated"]]
     events += [row("opened", item, item["at"], details_note(item["details"])) for item in deal["opened"]]
@@ -91,7 +123,8 @@ def _digest_rows(deal: Row, until: datetime) -> list[Row]:
 
 def digest_tables(found: Row) -> list[RenderableType]:
     """The human form of a digest: a summary line, then one table per deal."""
-    who = f"team {found['team']}" if found["team"] else f"owner {found['owner']}"
+    who = (f"team {found['team']}" if found["team"] else
+           f"manager {found['manager']}" if found.get("manager") else f"owner {found['owner']}")
     totals = found["totals"]
     header = (f"[bold]Alert digest for {escape(who)}[/bold], {_cell(found['since'])} to {_cell(found['until'])} UTC\n"
               f"{totals['opened']} opened, {totals['escalated']} escalated, {totals['resolved']} resolved, "

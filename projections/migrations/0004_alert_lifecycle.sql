@@ -74,7 +74,9 @@ CREATE INDEX IF NOT EXISTS alert_actions_deal_idx ON alert_actions (deal_id, act
 
 -- Every count of open alerts reads this view: open conditions only.
 CREATE OR REPLACE VIEW open_conditions AS
-SELECT a.*,
+SELECT a.alert_id, a.deal_id, a.type, a.severity, a.status, a.raised_at, a.resolved_at, a.stage, a.owner_id,
+       a.caused_by, a.details, a.kind, a.team, a.updated_at, a.acknowledged_by, a.acknowledged_at,
+       a.snoozed_until, a.revision,  -- what a.* was here, listed so that this runs again after 0005 adds columns
        coalesce(a.snoozed_until > now(), false)  AS snoozed,
        a.acknowledged_by IS NOT NULL             AS acknowledged
 FROM alerts a

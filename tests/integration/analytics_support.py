@@ -47,7 +47,11 @@ MIGRATION = Path(__file__).resolve().parents[2] / "projections" / "migrations" /
 VIEWS = ("time_in_stage_by_stage", "time_in_stage_by_rep", "time_in_stage_by_size_band", "stage_conversion",
          "velocity_weekly", "cycle_length_weekly", "pipeline_velocity", "blocker_criteria", "alert_types_by_stage",
          "regression_rate_by_stage", "regression_rate_by_rep", "close_date_slips", "close_date_slip_summary",
-         "review_weekly", "review_monthly", "open_conditions", "open_conditions_by_deal")
+         "review_weekly", "review_monthly", "open_conditions", "open_conditions_by_deal",
+         # migration 0005 (issue 17)
+         "deal_managers", "open_coaching", "open_blockers_by_deal", "stuck_deals", "review_weekly_blockers",
+         "blockers_by_code", "blockers_by_stall_point", "blockers_by_stage", "blocker_resolution_time",
+         "blocker_coverage_by_team", "intervention_outcomes", "intervention_outcomes_by_kind", "loss_reasons_by_stage")
 
 # The moment the fixture is written (whole seconds, so timestamps print without fractions), set again
 # by ``start_clock`` right before a fixture is written: the suite may run long after this module is imported.

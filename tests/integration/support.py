@@ -81,7 +81,8 @@ def isolated(base: Settings, **changes: Any) -> Iterator[Settings]:
 
 
 SNAPSHOT_TABLES = ("deals", "stage_history", "evidence", "alerts", "gate_rejections", "engagement",
-                   "stage_entries", "close_date_changes", "projected_facts", "alert_changes", "alert_actions")
+                   "stage_entries", "close_date_changes", "projected_facts", "alert_changes", "alert_actions",
+                   "blockers", "interventions")
 
 
 def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:

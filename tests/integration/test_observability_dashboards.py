@@ -155,6 +155,13 @@ def _seed_projection(conn: psycopg.Connection[Any]) -> None:
                             now() - interval '35 days', 'm1')""")
     conn.execute("""INSERT INTO engagement VALUES ('en1', 'd-acme', 'email.replied', 'acme-cfo',
                     now() - interval '3 days', true, true, false)""")
+    conn.execute("""INSERT INTO blockers (blocker_id, deal_id, code, stall_point, stage, description, identified_by,
+                                          identified_at, resolution_owner, resolution_action, due_date, status)
+                    VALUES ('b1', 'd-acme', 'information_gap', 'proposal_no_feedback', 'proposal', 'No feedback',
+                            'mgr-eve', now() - interval '9 days', 'rep-ana', 'Review with the CFO',
+                            current_date - 2, 'open'),
+                           ('b2', 'd-initech', 'risk_aversion', NULL, 'qualification', 'Cold feet', 'mgr-eve',
+                            now() - interval '2 days', 'rep-ben', 'Reference call', current_date + 5, 'open')""")
 
 
 def test_pipeline_dashboard_sql_runs_on_the_projection_schema(base_settings: Settings) -> None:
