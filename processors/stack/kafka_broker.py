@@ -12,9 +12,10 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from processors.config import Settings
 from processors.stack.common import (
@@ -87,8 +88,8 @@ def parse_bootstrap(bootstrap: str) -> tuple[str, int]:
     return host.strip("[]") or "localhost", int(port)
 
 
-def cluster_id_at(address: str) -> str | None:
-    """The cluster id of the Kafka broker answering at ``address``, or None if none answers."""
+def _probe(address: str, ask: Callable[[Any], Any]) -> Any:
+    """``ask(admin)`` of the broker at ``address`` through a short-lived admin client; None on any failure."""
     from kafka import KafkaAdminClient  # imported lazily: it is slow and only needed here
 
     with _quiet_kafka_client():
@@ -99,38 +100,30 @@ def cluster_id_at(address: str) -> str | None:
                 bootstrap_timeout_ms=PROBE_TIMEOUT_MS,
                 request_timeout_ms=PROBE_TIMEOUT_MS,
             )
-        except Exception:  # noqa: BLE001 - any failure means "no Kafka broker here"
+        except Exception:  # noqa: BLE001 - any failure means "no Kafka broker here (yet)"
             return None
         try:
-            cluster_id = admin.describe_cluster().get("cluster_id")
+            return ask(admin)
         except Exception:  # noqa: BLE001
             return None
         finally:
             admin.close()
+
+
+def cluster_id_at(address: str) -> str | None:
+    """The cluster id of the Kafka broker answering at ``address``, or None if none answers."""
+    cluster_id = _probe(address, lambda admin: admin.describe_cluster().get("cluster_id"))
     return cluster_id or None
 
 
 def group_coordinator_at(address: str) -> bool:
-    """Whether the broker at ``address`` names a group coordinator (it creates ``__consumer_offsets`` on first ask)."""
-    from kafka import KafkaAdminClient
+    """Whether the broker at ``address`` names a group coordinator (it creates ``__consumer_offsets``
+    on first ask; until then it answers CoordinatorNotAvailable)."""
+    def ask(admin: Any) -> bool:
+        admin.list_group_offsets({"dealflow-stack-probe": None})  # raises while there is no coordinator
+        return True
 
-    with _quiet_kafka_client():
-        try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=address,
-                client_id="dealflow-stack",
-                bootstrap_timeout_ms=PROBE_TIMEOUT_MS,
-                request_timeout_ms=PROBE_TIMEOUT_MS,
-            )
-        except Exception:  # noqa: BLE001 - not answering yet
-            return False
-        try:
-            admin.list_group_offsets({"dealflow-stack-probe": None})
-        except Exception:  # noqa: BLE001 - CoordinatorNotAvailable while __consumer_offsets is created
-            return False
-        finally:
-            admin.close()
-    return True
+    return _probe(address, ask) is True
 
 
 def managed_pid(paths: KafkaPaths) -> int | None:

@@ -8,7 +8,6 @@ python3 -m pytest tests/integration/test_faults.py`.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -40,6 +39,7 @@ from tests.integration.support import (
     committed_input,
     comparable_snapshot,
     isolated,
+    read_all,
     settings_env,
     wait_for,
 )
@@ -61,22 +61,6 @@ def _messages() -> list[dict[str, Any]]:
     return stream[:MESSAGES]
 
 
-def _read_all(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        records: list[dict[str, Any]] = []
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            for batch in consumer.poll(timeout_ms=500).values():
-                records += [json.loads(r.value) for r in batch]
-        return records
-    finally:
-        consumer.close()
-
-
 def _run_to_end(settings: Settings, log: Path, total: int) -> None:
     worker = WorkerProcess(settings, log, "--only", "processors")
     try:
@@ -88,9 +72,9 @@ def _run_to_end(settings: Settings, log: Path, total: int) -> None:
 
 
 def _outputs(settings: Settings) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
-    facts = {f["event_id"]: f for f in _read_all(settings, settings.topics.events)}
+    facts = {f["event_id"]: f for f in read_all(settings.kafka_bootstrap, settings.topics.events)}
     alerts: dict[tuple[str, str], Any] = {}
-    for alert in _read_all(settings, settings.topics.alerts):
+    for alert in read_all(settings.kafka_bootstrap, settings.topics.alerts):
         alerts[(alert["alert_id"], alert["status"])] = alert
     return facts, alerts
 
