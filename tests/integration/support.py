@@ -30,6 +30,8 @@ from processors.kafka.topics import ensure_contract_topics
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import run_backtest
 from processors.tools.sample import sample_stream
+from projections.apply import apply_one_by_one
+from projections.batch_write import apply_batch
 from projections.migrate import apply_migrations
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -285,3 +287,19 @@ def committed_input(settings: Settings) -> int:
         return sum(meta.offset for tp, meta in offsets.items() if tp.topic in inputs and meta.offset > 0)
     finally:
         admin.close()
+
+
+def write_records(url: str, records: list[tuple[str, dict[str, Any]]], by_batch: bool, batch: int) -> None:
+    """Project ``records`` (("fact" | "alert", payload)) in transactions of ``batch``, with the set-based
+    writer (``by_batch``) or the one-by-one reference writer."""
+    writer = apply_batch if by_batch else apply_one_by_one
+    with psycopg.connect(url, autocommit=True) as conn:
+        for first in range(0, len(records), batch):
+            with conn.transaction(), conn.cursor() as cur:
+                writer(cur, records[first:first + batch])
+
+
+def query_rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows of one query on the database at ``url``."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]

@@ -17,14 +17,14 @@ import psycopg
 import pytest
 
 from processors.config import Settings
-from projections.apply import apply_one_by_one
-from projections.batch_write import apply_batch
 from projections.migrate import apply_migrations, migration_files
 from projections.queries import OPEN_CONDITIONS_BY_TYPE, deal, pipeline, review
 from schemas.alerts import Alert
 from schemas.facts import AlertAcknowledged, DealCreated
 from tests.integration.observability_support import PIPELINE_DASHBOARD, _targets
 from tests.integration.support import REPO_ROOT, fresh_database, settings_env
+from tests.integration.support import query_rows as rows
+from tests.integration.support import write_records as write
 
 Record = tuple[str, dict[str, Any]]
 T0 = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
@@ -50,19 +50,6 @@ def created(deal_id: str, owner: str, stage: str = "proposal", name: str | None 
                        name=name or deal_id.title(), owner_id=owner, amount=10000, currency="USD",
                        close_date=date(2027, 1, 31), stage=stage, imported=True)
     return "fact", json.loads(fact.model_dump_json())
-
-
-def write(url: str, records: list[Record], by_batch: bool, batch: int) -> None:
-    writer = apply_batch if by_batch else apply_one_by_one
-    with psycopg.connect(url, autocommit=True) as conn:
-        for first in range(0, len(records), batch):
-            with conn.transaction(), conn.cursor() as cur:
-                writer(cur, records[first:first + batch])
-
-
-def rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
 @pytest.fixture()

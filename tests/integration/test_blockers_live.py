@@ -9,13 +9,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from processors.config import Settings
 from processors.kafka.clients import produce
 from tests.builders import create_message, message
-from tests.integration.support import TopicReader, WorkerProcess, isolated, wait_for
+from tests.integration.support import TopicReader, WorkerProcess, isolated, query_rows, wait_for
 
 
 @pytest.fixture()
@@ -31,11 +30,6 @@ def live(base_settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Wo
 def _command(type_: str, deal_id: str, **fields: Any) -> dict[str, Any]:
     return message(type_, deal_id=deal_id, event_id=f"{type_}-{uuid.uuid4().hex[:8]}",
                    when=datetime.now(timezone.utc), **fields)
-
-
-def _query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql, args).fetchall()
 
 
 def test_a_blocker_goes_overdue_is_resolved_and_the_views_follow(live: tuple[Settings, WorkerProcess]) -> None:
@@ -60,9 +54,9 @@ def test_a_blocker_goes_overdue_is_resolved_and_the_views_follow(live: tuple[Set
                                                                                       blocker_id)
         assert raised["raised_at"] == f"{yesterday + timedelta(days=1)}T00:00:00Z"  # the end of its due date
         assert raised["coaching"]["next_best_action"] and raised["coaching"]["questions"]
-        wait_for(lambda: _query(settings.database_url, "SELECT status FROM blockers WHERE blocker_id = %s",
+        wait_for(lambda: query_rows(settings.database_url, "SELECT status FROM blockers WHERE blocker_id = %s",
                                 blocker_id) == [("open",)], timeout=60, what="the open blocker's row", worker=worker)
-        by_code = dict((code, overdue_count) for code, overdue_count in _query(
+        by_code = dict((code, overdue_count) for code, overdue_count in query_rows(
             settings.database_url, "SELECT code, overdue FROM blockers_by_code"))
         assert by_code == {"stakeholder_access": 1}
 
@@ -71,16 +65,16 @@ def test_a_blocker_goes_overdue_is_resolved_and_the_views_follow(live: tuple[Set
                           resolved_by="rep-ana", note="Met the CFO")])
         wait_for(lambda: [a for a in overdue() if a["status"] == "resolved"], timeout=60,
                  what="the overdue alert's resolution", worker=worker)
-        wait_for(lambda: _query(settings.database_url, "SELECT status, outcome FROM blockers WHERE blocker_id = %s",
+        wait_for(lambda: query_rows(settings.database_url, "SELECT status, outcome FROM blockers WHERE blocker_id = %s",
                                 blocker_id) == [("resolved", "resolved")], timeout=60, what="the resolved row",
                  worker=worker)
-        wait_for(lambda: _query(settings.database_url, "SELECT status FROM alerts WHERE alert_id = %s",
+        wait_for(lambda: query_rows(settings.database_url, "SELECT status FROM alerts WHERE alert_id = %s",
                                 raised["alert_id"]) == [("resolved",)], timeout=60, what="the alert row",
                  worker=worker)
-        times = _query(settings.database_url,
+        times = query_rows(settings.database_url,
                        "SELECT code, resolved FROM blocker_resolution_time WHERE code IS NOT NULL")
         assert times == [("stakeholder_access", 1)]
-        assert _query(settings.database_url, "SELECT kind, recorded_by FROM interventions WHERE deal_id = %s",
+        assert query_rows(settings.database_url, "SELECT kind, recorded_by FROM interventions WHERE deal_id = %s",
                       deal_id) == [("executive_introduction", "mgr-eve")]
     finally:
         alerts.close()

@@ -11,17 +11,16 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
 import pytest
 
 from processors.config import Settings
 from processors.playbooks.loader import default_playbook
-from projections.apply import apply_one_by_one
-from projections.batch_write import apply_batch
 from projections.projector import Projector
 from schemas.alerts import Alert, AlertCoaching
 from schemas.facts import BlockerIdentified, BlockerResolved, DealCreated, InterventionRecorded
 from tests.integration.support import SNAPSHOT_TABLES, fresh_database, isolated, snapshot
+from tests.integration.support import query_rows as rows
+from tests.integration.support import write_records as write
 
 Record = tuple[str, dict[str, Any]]
 T0 = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
@@ -59,19 +58,6 @@ def intervention(deal_id: str, n: int, days: float, kind: str = "executive_intro
     return wire("fact", InterventionRecorded(event_id=f"iv-{deal_id}-{n}", deal_id=deal_id,
                                              occurred_at=T0 + timedelta(days=days), caused_by=f"cmd-iv-{deal_id}-{n}",
                                              kind=kind, stage=stage, recorded_by="mgr-eve", note=f"note {n}"))
-
-
-def write(url: str, records: list[Record], by_batch: bool, batch: int) -> None:
-    writer = apply_batch if by_batch else apply_one_by_one
-    with psycopg.connect(url, autocommit=True) as conn:
-        for first in range(0, len(records), batch):
-            with conn.transaction(), conn.cursor() as cur:
-                writer(cur, records[first:first + batch])
-
-
-def rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
 @pytest.fixture()
