@@ -1,14 +1,25 @@
 """`dealflow simulate`: a seeded, realistic stream of a sales organisation.
 
-Reps own deals whose sizes follow a long-tailed (log-normal) distribution. Each deal has buyer
-contacts with roles and a fate: healthy deals earn their stages with evidence and show the
-seed's progress signals ([S1]-[S7]); others stall, go quiet (the buyer stops answering while the
-rep keeps touching), get regressed or disqualified with a reason, or are lost. Evidence is
-sometimes missing when a rep asks to advance, so gates refuse. Same seed, same stream.
+Reps own deals whose sizes follow a long-tailed (log-normal) distribution. Every deal has hidden
+buyer traits that nothing on the wire names:
+
+- ``interest``: the buyer's real need. It drives how fast and how often the buyer answers, the
+  progress signals ([S1]-[S7]) it shows, how soon exit criteria are evidenced, and whether the deal
+  advances at each stage.
+- ``access``: the rep's reach to power. It drives how many contacts join, whether the economic
+  buyer attends meetings, and how often a deal is regressed.
+- ``urgency``: a compelling event. It drives the pace (time in stage against the benchmark) and
+  whether the close date holds or slips.
+
+The outcome is never drawn up front: at every stage the deal advances with a chance that follows
+from its traits, or it ends there (lost, ghosted, stalled, nurtured, disqualified), so what a deal
+shows is evidence of how it will end, as in a real pipeline. Evidence is sometimes missing when a
+rep asks to advance, so gates refuse. Same seed, same stream.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +30,8 @@ from schemas.playbook import Playbook
 
 Message = dict[str, Any]
 ROLES = ["champion", "technical", "user", "finance", "legal", "procurement", "executive"]
-FATES = [("won", 0.25), ("lost", 0.15), ("disqualified", 0.12), ("ghosted", 0.2), ("stalled", 0.13),
-         ("nurtured", 0.05), ("regressed", 0.1)]
+SIGNALS = ["budget_shared", "internal_info_shared", "buyer_action", "implementation_discussed",
+           "competitor_discussed", "pricing_feedback"]
 
 
 @dataclass
@@ -31,20 +42,40 @@ class SimulationSettings:
     end: datetime | None = None
 
 
+@dataclass(frozen=True)
+class BuyerTraits:
+    """What the buyer is really like; the stream shows it only through behaviour."""
+
+    interest: float
+    access: float
+    urgency: float
+
+    @property
+    def strength(self) -> float:
+        """The latent score every stage's advance chance follows (about -1.5 to 1.5)."""
+        return 2.2 * (self.interest - 0.5) + 1.2 * (self.access - 0.5) + 0.6 * (self.urgency - 0.5)
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
 class _Deal:
     def __init__(self, sim: "_Simulation", n: int, start: datetime) -> None:
         self.sim, self.rng = sim, sim.rng
+        rng = self.rng
         self.id = f"sim{sim.settings.seed}-{n:06d}"
         self.t = start
         self.seq = 0
-        self.fate = self.rng.choices([f for f, _ in FATES], weights=[w for _, w in FATES])[0]
-        self.owner = f"rep-{self.rng.randrange(sim.reps):03d}"
-        self.amount = round(min(5_000_000, self.rng.lognormvariate(10.2, 1.0)), -2)
-        people = self.rng.randint(2, 6)
+        self.traits = BuyerTraits(rng.betavariate(2, 2), rng.betavariate(2, 2), rng.random())
+        self.owner = f"rep-{rng.randrange(sim.reps):03d}"
+        self.amount = round(min(5_000_000, rng.lognormvariate(10.2, 1.0)), -2)
+        people = 2 + min(5, int(self.traits.access * 5 * rng.uniform(0.6, 1.4)))
         self.contacts = [(f"{self.id}-c{i}", role) for i, role in
-                         enumerate(["economic_buyer", "decision_maker"] + self.rng.sample(ROLES, people - 2))]
+                         enumerate(["economic_buyer", "decision_maker"] + rng.sample(ROLES, people - 2))]
         self.champion = self.contacts[-1][0]
-        self.response_hours = self.rng.uniform(4, 72)
+        self.response_hours = 4 + 68 * (1 - self.traits.interest) * rng.uniform(0.5, 1.3)
+        self.close_date = start
 
     def msg(self, type_: str, **fields: Any) -> Message:
         self.seq += 1
@@ -56,23 +87,25 @@ class _Deal:
 
     # -- engagement ----------------------------------------------------------------------
     def healthy_week(self, late: bool) -> Iterator[Message]:
-        rng = self.rng
+        rng, traits = self.rng, self.traits
         for _ in range(rng.randint(1, 3)):
             contact = rng.choice(self.contacts)[0]
             yield self.msg("email.sent", contact_id=contact)
-            self.wait(self.response_hours / 24)
-            self.response_hours = max(2.0, self.response_hours * rng.uniform(0.7, 1.0))  # [S1]
-            yield self.msg("email.replied", contact_id=contact)
+            if rng.random() < 0.35 + 0.65 * traits.interest:
+                self.wait(self.response_hours / 24)
+                trend = rng.uniform(0.7, 1.0) if traits.interest > 0.45 else rng.uniform(1.0, 1.25)  # [S1]
+                self.response_hours = min(120.0, max(2.0, self.response_hours * trend))
+                yield self.msg("email.replied", contact_id=contact)
             if rng.random() < 0.5:
                 yield self.msg("email.opened", contact_id=contact)
-        if rng.random() < 0.6:
-            attendees = rng.sample(self.contacts, k=min(len(self.contacts), rng.randint(1, 3 + late)))
+        if rng.random() < 0.3 + 0.5 * traits.interest:
+            attendees = [c for c in self.contacts[1:] if rng.random() < 0.45][: 2 + late] or [self.contacts[1]]
+            if rng.random() < traits.access:
+                attendees.insert(0, self.contacts[0])
             yield self.msg("meeting.held", duration_minutes=rng.choice([30, 45, 60, 90]),
                            attendees=[{"contact_id": c, "role": r} for c, r in attendees])
-        if rng.random() < 0.3:
-            yield self.msg("signal.observed", signal=rng.choice(
-                ["budget_shared", "internal_info_shared", "buyer_action", "implementation_discussed",
-                 "competitor_discussed"]), contact_id=self.champion)
+        if rng.random() < 0.05 + 0.45 * traits.interest:
+            yield self.msg("signal.observed", signal=rng.choice(SIGNALS), contact_id=self.champion)
         if rng.random() < 0.3:
             yield self.msg("content.viewed", contact_id=rng.choice(self.contacts)[0],
                            content_id=f"doc-{rng.randrange(40)}", content_kind=rng.choice(["case_study", "proposal"]))
@@ -93,16 +126,22 @@ class _Deal:
             "kind": self.rng.choice(["meeting_notes", "email", "document"]),
             "reference": f"crm/{self.id}/{criterion}"})
 
+    def stay_days(self, benchmark: float) -> float:
+        return benchmark * self.rng.lognormvariate(0, 0.3) * (1.5 - 0.8 * self.traits.urgency)
+
     def earn(self, stage: str, playbook: Playbook) -> Iterator[Message]:
+        """A stay in ``stage``: weeks of engagement, with its exit criteria evidenced as the buyer allows."""
         spec = playbook.stage(stage)
         assert spec is not None
-        stay = spec.benchmark_days * self.rng.lognormvariate(0, 0.35)
-        weeks = max(1, int(stay // 5))
-        for _ in range(weeks):
+        pending = list(spec.exit_criteria)
+        for _ in range(max(1, int(self.stay_days(spec.benchmark_days) // 5))):
             yield from self.healthy_week(late=spec.late)
-        missing = [c for c in spec.exit_criteria if self.rng.random() < 0.12]
-        for criterion in spec.exit_criteria:
-            if criterion not in missing:
+            for criterion in list(pending):
+                if self.rng.random() < 0.25 + 0.5 * self.traits.interest:
+                    pending.remove(criterion)
+                    yield self.evidence(criterion)
+        for criterion in pending:
+            if self.rng.random() < 0.6 + 0.35 * self.traits.interest:
                 yield self.evidence(criterion)
 
     def advance(self, target: str, stage: str, playbook: Playbook) -> Iterator[Message]:
@@ -114,52 +153,79 @@ class _Deal:
             yield self.evidence(criterion)
         yield self.msg("stage.change", to_stage=target, requested_by=self.owner)
 
+    def plan_close(self, playbook: Playbook, from_index: int) -> Message | None:
+        """The rep's (optimistic) close date for the stages left; a deal.update when it moves."""
+        remaining = sum(s.benchmark_days for s in playbook.stages[from_index:])
+        planned = self.t + timedelta(days=remaining * self.rng.uniform(0.7, 1.1) + 3)
+        if self.seq and planned <= self.close_date + timedelta(days=3):
+            return None
+        first = not self.seq
+        self.close_date = planned
+        return None if first else self.msg("deal.update", close_date=planned.date().isoformat())
+
     def life(self, playbook: Playbook) -> Iterator[Message]:
         stages = playbook.stage_names
-        close = (self.t + timedelta(days=self.rng.uniform(45, 150))).date().isoformat()
+        self.plan_close(playbook, 0)
         yield self.msg("deal.create", name=f"Deal {self.id}", owner_id=self.owner, amount=self.amount,
-                       close_date=close)
+                       close_date=self.close_date.date().isoformat())
         for contact, role in self.contacts[:2]:
             yield self.msg("stakeholder.added", contact_id=contact, role=role)
         self.wait(1)
         yield self.msg("deal.update", next_step={"description": "Discovery call",
                                                  "due_date": (self.t + timedelta(days=7)).date().isoformat()})
-        depth = {"won": 5, "lost": self.rng.randint(1, 4), "disqualified": self.rng.randint(0, 2),
-                 "ghosted": self.rng.randint(1, 3), "stalled": self.rng.randint(0, 3), "nurtured": 1,
-                 "regressed": self.rng.randint(2, 4)}[self.fate]
-        for i in range(min(depth, len(stages) - 1)):
-            yield from self.earn(stages[i], playbook)
-            yield from self.advance(stages[i + 1], stages[i], playbook)
-            if self.rng.random() < 0.2:
-                yield self.msg("deal.update", close_date=(self.t + timedelta(days=self.rng.uniform(20, 60)))
-                               .date().isoformat())
-        yield from self.ending(playbook, depth)
+        for i, stage in enumerate(stages):
+            yield from self.earn(stage, playbook)
+            if self.rng.random() >= self.advance_chance(i, len(stages)):
+                yield from self.ending(playbook, i)
+                return
+            if i == len(stages) - 1:
+                yield self.msg("deal.close", outcome="won")
+                return
+            yield from self.advance(stages[i + 1], stage, playbook)
+            if i >= 1 and self.rng.random() < 0.25 * (1 - self.traits.access):
+                yield from self.regress(playbook, i)
+            if self.t > self.close_date - timedelta(days=5) or self.rng.random() < 0.05:
+                slip = self.plan_close(playbook, i + 1)
+                if slip is not None:
+                    yield slip
 
-    def ending(self, playbook: Playbook, depth: int) -> Iterator[Message]:
+    def advance_chance(self, index: int, stages: int) -> float:
+        """Each stage keeps most strong deals and loses weak ones; the last stage is the signature."""
+        base = 1.4 if index < stages - 1 else 1.0
+        return _sigmoid(base + 2.4 * self.traits.strength)
+
+    def regress(self, playbook: Playbook, index: int) -> Iterator[Message]:
+        """An honest regression to the stage just left, then the deal earns its way back."""
         stages = playbook.stage_names
-        if self.fate == "won":
-            yield from self.earn(stages[-1], playbook)
-            yield self.evidence(stages and playbook.stages[-1].exit_criteria[0])
-            yield self.msg("deal.close", outcome="won")
-        elif self.fate == "lost":
+        yield self.msg("stage.change", to_stage=stages[index], requested_by=self.owner,
+                       reason=self.rng.choice(playbook.regression_reasons))
+        yield from self.earn(stages[index], playbook)
+        yield from self.advance(stages[index + 1], stages[index], playbook)
+
+    def ending(self, playbook: Playbook, index: int) -> Iterator[Message]:
+        """How a deal that did not advance from stage ``index`` ends, by what its buyer is like."""
+        rng, traits = self.rng, self.traits
+        weights = {"lost": 1.0 + index * 0.4, "ghosted": 1.6 * (1 - traits.interest),
+                   "disqualified": 1.2 if index <= 1 else 0.1, "stalled": 0.8 * (1 - traits.urgency),
+                   "nurtured": 0.6 * (1 - traits.urgency) if index <= 1 else 0.0}
+        ending = rng.choices(list(weights), weights=list(weights.values()))[0]
+        if ending == "lost":
             yield from self.going_quiet()
-            yield self.msg("deal.close", outcome="lost", reason=self.rng.choice(playbook.loss_reasons))
-        elif self.fate == "disqualified":
+            yield self.msg("deal.close", outcome="lost", reason=rng.choice(playbook.loss_reasons))
+        elif ending == "disqualified":
             yield from self.healthy_week(late=False)
-            yield self.msg("deal.disqualify", reason=self.rng.choice(playbook.disqualification_reasons))
-        elif self.fate == "ghosted":
+            yield self.msg("deal.disqualify", reason=rng.choice(playbook.disqualification_reasons))
+        elif ending == "ghosted":
             yield from self.going_quiet()
-        elif self.fate == "stalled":
-            self.wait(self.rng.uniform(20, 40))
+            if rng.random() < 0.5:  # the rep gives up on it, weeks later
+                self.wait(rng.uniform(14, 45))
+                yield self.msg("deal.close", outcome="lost", reason="no_decision")
+        elif ending == "stalled":
+            self.wait(rng.uniform(20, 40))
             yield self.msg("email.opened", contact_id=self.champion)
-        elif self.fate == "nurtured":
+        else:
             yield self.msg("stage.change", to_stage=playbook.nurture_stage, requested_by=self.owner,
                            reason="timeline_extended")
-        else:  # regressed: honest regression, then it earns its way back
-            target = stages[max(0, min(depth, len(stages) - 1) - 1)]
-            yield self.msg("stage.change", to_stage=target, requested_by=self.owner,
-                           reason=self.rng.choice(playbook.regression_reasons))
-            yield from self.earn(target, playbook)
 
 
 class _Simulation:

@@ -5,7 +5,8 @@ re-recorded for the alert lifecycle of issue 16 (alerts carry kind, team, update
 one open alert per condition; momentum once per window; activity and [G6] redefined; the
 engagement facts list the momentum they reported), and for issue 17 (the simulator's lost deals
 take their reason from the playbook's loss_reasons, so the input changed; alerts carry manager,
-addressed_to and coaching). A change
+addressed_to and coaching), and for issue 18 (the simulator's outcomes follow from hidden buyer
+traits, so the input changed; the core did not). A change
 that alters any answer fails here; an intended change of answers updates them in its own
 commit, saying which answers changed and why. The input's own digest tells a simulator
 change apart from a core change.
@@ -24,9 +25,9 @@ from processors.tools.simulate import SimulationSettings, simulate
 
 END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 SETTINGS = SimulationSettings(deals=150, days=120, seed=11, end=END)
-INPUT_SHA256 = "ea8b2edd549a4395432e6b1e76a5d58b3c3331e646299fe804f250ee513cd3f3"
-ALERTS_SHA256 = "84e23a009ef6c1c32ba0a9b9175b4cb4d62ea18df0cd456a4dcd9f4f4bab8b1b"
-FACTS_SHA256 = "be7690ed3440b8021b8dc2723f63f350c247a5f6f70f8c9dd123d45ba81c4c30"
+INPUT_SHA256 = "0f38893206a57c8a87cc1127e5b7086b5597ac3cce5b3e91a20f752e69a56557"
+ALERTS_SHA256 = "147e8c18d4a24b0bddb672b74e6ca13fcc9cc5514a199a7c9fb4c8646a1ffaac"
+FACTS_SHA256 = "87cc0b8ab504af1c37fde49f5cf01ad112372eb9a5e144a301ebe637923c16c6"
 
 
 def _digest(data: bytes) -> str:
