@@ -129,17 +129,22 @@ class _Deal:
     def stay_days(self, benchmark: float) -> float:
         return benchmark * self.rng.lognormvariate(0, 0.3) * (1.5 - 0.8 * self.traits.urgency)
 
-    def earn(self, stage: str, playbook: Playbook) -> Iterator[Message]:
-        """A stay in ``stage``: weeks of engagement, with its exit criteria evidenced as the buyer allows."""
+    def earn(self, stage: str, playbook: Playbook, evidenced: bool = True) -> Iterator[Message]:
+        """A stay in ``stage``: weeks of engagement, with its exit criteria evidenced as the buyer allows
+        (none when ``evidenced`` is false: a last stage that falls through signs no contract)."""
         spec = playbook.stage(stage)
         assert spec is not None
-        pending = list(spec.exit_criteria)
+        pending = list(spec.exit_criteria) if evidenced else []
         for _ in range(max(1, int(self.stay_days(spec.benchmark_days) // 5))):
             yield from self.healthy_week(late=spec.late)
             for criterion in list(pending):
                 if self.rng.random() < 0.25 + 0.5 * self.traits.interest:
                     pending.remove(criterion)
                     yield self.evidence(criterion)
+            if self.t > self.close_date and self.rng.random() < 0.6:  # the rep answers close_date.passed
+                slip = self.plan_close(playbook, playbook.stage_names.index(stage))
+                if slip is not None:
+                    yield slip
         for criterion in pending:
             if self.rng.random() < 0.6 + 0.35 * self.traits.interest:
                 yield self.evidence(criterion)
@@ -174,8 +179,9 @@ class _Deal:
         yield self.msg("deal.update", next_step={"description": "Discovery call",
                                                  "due_date": (self.t + timedelta(days=7)).date().isoformat()})
         for i, stage in enumerate(stages):
-            yield from self.earn(stage, playbook)
-            if self.rng.random() >= self.advance_chance(i, len(stages)):
+            advances = self.rng.random() < self.advance_chance(i, len(stages))
+            yield from self.earn(stage, playbook, evidenced=advances or i < len(stages) - 1)
+            if not advances:
                 yield from self.ending(playbook, i)
                 return
             if i == len(stages) - 1:

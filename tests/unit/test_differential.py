@@ -25,9 +25,9 @@ from processors.tools.simulate import SimulationSettings, simulate
 
 END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 SETTINGS = SimulationSettings(deals=150, days=120, seed=11, end=END)
-INPUT_SHA256 = "0f38893206a57c8a87cc1127e5b7086b5597ac3cce5b3e91a20f752e69a56557"
-ALERTS_SHA256 = "147e8c18d4a24b0bddb672b74e6ca13fcc9cc5514a199a7c9fb4c8646a1ffaac"
-FACTS_SHA256 = "87cc0b8ab504af1c37fde49f5cf01ad112372eb9a5e144a301ebe637923c16c6"
+INPUT_SHA256 = "7716c32c4495a80697deb4734b62be2d46ab6ce4f1d5c4e8c93ef8cc22ac2c7b"
+ALERTS_SHA256 = "ec0769c0df56755d8769e83c99330cdf4ae101d445587b2151a98abd88fc2f3d"
+FACTS_SHA256 = "ce7cd70c08d0657ac2311de41cdd53ac98e86da7380d1207a21eaf02c662a45c"
 
 
 def _digest(data: bytes) -> str:
