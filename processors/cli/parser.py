@@ -156,6 +156,38 @@ def _add_reports(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
+def _add_forecast(sub: Any) -> None:
+    from processors.cli import forecast
+
+    p = _command(sub, "forecast", forecast.cmd_forecast,
+                 "the evidence forecast per period, team and owner, beside the weighted pipeline; with --backtest, "
+                 "how accurate it was on the log's own history", "Kafka (or a file: --input / --events)")
+    p.epilog = ("examples: dealflow forecast --period 2027-Q1 --team emea   |   dealflow forecast --input org.jsonl "
+                "--backtest   |   dealflow forecast --events facts.jsonl --alerts alerts.jsonl --as-of 2026-09-01 "
+                "--json")
+    p.add_argument("--period", metavar="P", help="one period: a quarter (2027-Q1) or a month (2027-03); default: "
+                                                  "every period with open deals from the current one on")
+    p.add_argument("--period-kind", choices=["quarter", "month"], default="quarter",
+                   help="periods by quarter or month of the close date (implied by --period)")
+    p.add_argument("--as-of", type=parse_time, metavar="T",
+                   help="forecast as it would have been at T, from what was known then (default: now; for a file, "
+                        "its last record)")
+    p.add_argument("--team", metavar="NAME", help="only this playbook team's deals")
+    p.add_argument("--backtest", action="store_true",
+                   help="replay the history: the forecast at every week of every complete period against what was "
+                        "won, for the evidence forecast and the weighted-pipeline baseline")
+    p.add_argument("--input", metavar="FILE", help="a backtest input (engagement and commands, JSON lines), "
+                                                   "replayed through the core first")
+    p.add_argument("--events", metavar="FILE", help="facts written by `dealflow backtest --events-out`")
+    p.add_argument("--alerts", metavar="FILE", help="alerts written by `dealflow backtest --out` (with --events)")
+    p.add_argument("--save", action="store_true", help="also save the forecast as a snapshot in PostgreSQL "
+                                                       "(forecast_snapshots, forecast_deals); run it weekly")
+    p.add_argument("--deals", type=int, default=15, help="open deals shown (largest first)")
+    p.add_argument("--timeout", type=float, default=5.0, help="Kafka: stop reading after this many idle seconds")
+    p.add_argument("--playbook", help=PLAYBOOK_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables (every line and deal)")
+
+
 def _add_devtools(sub: Any) -> None:
     p = _command(sub, "sample", devtools.cmd_sample,
                  "produce the built-in sample stream to Kafka, or write it as JSONL with --out",
@@ -218,5 +250,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ops(sub)
     _add_live(sub)
     _add_reports(sub)
+    _add_forecast(sub)
     _add_devtools(sub)
     return parser

@@ -36,7 +36,7 @@ class DealForecast:
     amount: float
     close_date: date
     period: str
-    """The period the deal counts in: its close date's, or the current one if that has passed."""
+    """The period of its close date (a deal whose close-date period is over is in no forecast)."""
     probability: float
     baseline_probability: float
     """The learned win rate of its stage (the weighted-pipeline baseline)."""
