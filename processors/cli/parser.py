@@ -161,7 +161,8 @@ def _add_forecast(sub: Any) -> None:
 
     p = _command(sub, "forecast", forecast.cmd_forecast,
                  "the evidence forecast per period, team and owner, beside the weighted pipeline; with --backtest, "
-                 "how accurate it was on the log's own history", "Kafka (or a file: --input / --events)")
+                 "how accurate it was on the log's own history",
+                 "Kafka, or a file with --input / --events; PostgreSQL with --save")
     p.epilog = ("examples: dealflow forecast --period 2027-Q1 --team emea   |   dealflow forecast --input org.jsonl "
                 "--backtest   |   dealflow forecast --events facts.jsonl --alerts alerts.jsonl --as-of 2026-09-01 "
                 "--json")

@@ -56,7 +56,8 @@ class BacktestReport:
     actual: dict[str, float]
     weeks: list[WeekForecast]
     errors: dict[str, dict[str, Errors]] = field(default_factory=dict)
-    """method -> 'week 2' / 'week 4' / 'week 8' / 'overall' -> errors."""
+    """method -> 'week 2' / 'week 4' / 'week 8' / 'overall' -> errors; the same keys with ', learned model'
+    count only the weeks whose forecast came from the learned model (not the stage-rate fallback)."""
     brier: dict[str, float] = field(default_factory=dict)
     calibration: dict[str, list[CalibrationBin]] = field(default_factory=dict)
     scored_deals: int = 0
@@ -123,9 +124,12 @@ def run_forecast_backtest(records: list[LogRecord], playbook: Playbook, kind: st
                     actual[p.name] += track.amount
     report = BacktestReport(kind, [p.name for p in periods], actual, weeks)
     for method in METHODS:
-        pairs = [(w.week, w.expected if method == "evidence" else w.baseline, actual[w.period]) for w in weeks]
-        by_week = {f"week {n}": _errors([(f, a) for week, f, a in pairs if week == n]) for n in REPORTED_WEEKS}
-        by_week["overall"] = _errors([(f, a) for _, f, a in pairs])
+        by_week: dict[str, Errors] = {}
+        for suffix, chosen in (("", weeks), (", learned model", [w for w in weeks if w.model == "evidence"])):
+            pairs = [(w.week, w.expected if method == "evidence" else w.baseline, actual[w.period]) for w in chosen]
+            for n in REPORTED_WEEKS:
+                by_week[f"week {n}{suffix}"] = _errors([(f, a) for week, f, a in pairs if week == n])
+            by_week[f"overall{suffix}"] = _errors([(f, a) for _, f, a in pairs])
         report.errors[method] = by_week
     outcomes = []
     for deal_id, period_name, evidence, baseline in deal_scores:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from processors.forecast.features import describe, describe_deal, feature_names
 from processors.forecast.history import DealTrack, History, LogRecord
@@ -21,6 +21,7 @@ from processors.forecast.results import DealForecast, Factor, Forecast, Forecast
 from schemas.playbook import Playbook
 
 TOP_FACTORS = 3
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def weekly_moments(first: datetime, kind: str) -> Iterator[datetime]:
@@ -43,7 +44,7 @@ class Forecaster:
         self.stages = [*playbook.stage_names, playbook.nurture_stage]
         self.feature_names = feature_names(playbook)
         self.snapshots: list[Snapshot] = []
-        self._moments = weekly_moments(records[0].moment if records else datetime.now().astimezone(), period_kind)
+        self._moments = weekly_moments(records[0].moment if records else EPOCH, period_kind)
         self._next = next(self._moments)
         self._model: WinModel | None = None
         self._fitted_on = 0

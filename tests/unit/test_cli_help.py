@@ -18,7 +18,7 @@ NEEDS = {
     "stack": ("Java", "Maven", "PostgreSQL"), "topics": ("Kafka",), "migrate": ("PostgreSQL",),
     "worker": ("Kafka", "PostgreSQL"), "rebuild": ("Kafka", "PostgreSQL"), "tail": ("Kafka",),
     "benchmarks": ("Kafka",), "pipeline": ("PostgreSQL",), "deal": ("PostgreSQL",), "review": ("PostgreSQL",),
-    "digest": ("PostgreSQL",),
+    "digest": ("PostgreSQL",), "forecast": ("Kafka", "PostgreSQL with --save"),
     "sample": ("Kafka unless --out",), "simulate": ("Kafka unless --out",), "bench": ("Kafka", "PostgreSQL"),
     "soak": ("Kafka", "PostgreSQL"), "demo": ("Kafka", "PostgreSQL"), "backtest": ("PostgreSQL with --database-url",),
 }
