@@ -51,7 +51,9 @@ VIEWS = ("time_in_stage_by_stage", "time_in_stage_by_rep", "time_in_stage_by_siz
          # migration 0005 (issue 17)
          "deal_managers", "open_coaching", "open_blockers_by_deal", "stuck_deals", "review_weekly_blockers",
          "blockers_by_code", "blockers_by_stall_point", "blockers_by_stage", "blocker_resolution_time",
-         "blocker_coverage_by_team", "intervention_outcomes", "intervention_outcomes_by_kind", "loss_reasons_by_stage")
+         "blocker_coverage_by_team", "intervention_outcomes", "intervention_outcomes_by_kind", "loss_reasons_by_stage",
+         # migration 0006 (issue 18)
+         "forecast_latest", "forecast_vs_actual")
 
 # The moment the fixture is written (whole seconds, so timestamps print without fractions), set again
 # by ``start_clock`` right before a fixture is written: the suite may run long after this module is imported.

@@ -84,7 +84,7 @@ def test_migration_0004_turns_the_stored_alerts_into_conditions_and_notification
                                    ('g', 'acme', 'gate.rejected', 'warning', 'raised', %(t)s, NULL),
                                    ('m', 'acme', 'momentum.detected', 'info', 'raised', %(t)s, NULL)""",
                          {"t": T0, "later": T0 + timedelta(days=1)})
-        assert apply_migrations(url) == ["0004_alert_lifecycle", "0005_manager_workflow"]
+        assert apply_migrations(url) == ["0004_alert_lifecycle", "0005_manager_workflow", "0006_forecast"]
         assert rows(url, "SELECT alert_id, kind, updated_at FROM alerts ORDER BY alert_id") == [
             ("g", "notification", T0), ("i", "condition", T0 + timedelta(days=1)), ("m", "notification", T0),
             ("s", "condition", T0)]

@@ -162,6 +162,11 @@ def _seed_projection(conn: psycopg.Connection[Any]) -> None:
                             current_date - 2, 'open'),
                            ('b2', 'd-initech', 'risk_aversion', NULL, 'qualification', 'Cold feet', 'mgr-eve',
                             now() - interval '2 days', 'rep-ben', 'Reference call', current_date + 5, 'open')""")
+    conn.execute("""INSERT INTO forecast_snapshots (as_of, period, period_kind, scope, model, closed_deals, won_to_date,
+                                                    expected, baseline, commit, best_case, pipeline, open_deals)
+                    SELECT now() - interval '3 days',
+                           to_char(now() AT TIME ZONE 'UTC', 'YYYY-"Q"Q'), 'quarter', 'all', 'evidence', 2,
+                           150000, 190000, 201000, 48000, 90000, 12000, 4""")
 
 
 def test_pipeline_dashboard_sql_runs_on_the_projection_schema(base_settings: Settings) -> None:
