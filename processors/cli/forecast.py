@@ -85,7 +85,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         print("no facts to forecast from (is the event log empty?)", file=sys.stderr)
         return 1
     if args.backtest:
-        return _backtest(args, records, playbook)
+        return _backtest(args, settings, records, playbook)
     as_of = args.as_of or (records[-1].moment if (args.input or args.events) else datetime.now(timezone.utc))
     forecast = Forecaster(records, playbook, _kind(args)).forecast(as_of, period=period, team=args.team)
     if args.save:
@@ -121,12 +121,20 @@ def _print_forecast(forecast: Any, shown: int) -> None:
                        "described in --json)", deals))
 
 
-def _backtest(args: argparse.Namespace, records: list[LogRecord], playbook: Any) -> int:
+def _backtest(args: argparse.Namespace, settings: Settings, records: list[LogRecord], playbook: Any) -> int:
     from processors.cli.views import print_tables, table, to_json
     from processors.forecast.accuracy import run_forecast_backtest
 
+    store = None
+    if args.save:  # the weekly snapshots the history would have had, for forecast_vs_actual and Grafana
+        from projections.forecast_rows import save_forecast
+
+        def store(forecast: Any) -> None:
+            save_forecast(settings.database_url, forecast)
     report = run_forecast_backtest(records, playbook, _kind(args),
-                                   progress=lambda line: print(line, file=sys.stderr))
+                                   progress=lambda line: print(line, file=sys.stderr), each=store)
+    if args.save:
+        print(f"saved {len(report.weeks)} weekly snapshots", file=sys.stderr)
     if args.json:
         print(to_json(_plain(report)))
         return 0

@@ -182,7 +182,8 @@ def _add_forecast(sub: Any) -> None:
     p.add_argument("--events", metavar="FILE", help="facts written by `dealflow backtest --events-out`")
     p.add_argument("--alerts", metavar="FILE", help="alerts written by `dealflow backtest --out` (with --events)")
     p.add_argument("--save", action="store_true", help="also save the forecast as a snapshot in PostgreSQL "
-                                                       "(forecast_snapshots, forecast_deals); run it weekly")
+                                                       "(forecast_snapshots, forecast_deals); run it weekly; with "
+                                                       "--backtest, save every weekly forecast of the replay")
     p.add_argument("--deals", type=int, default=15, help="open deals shown (largest first)")
     p.add_argument("--timeout", type=float, default=5.0, help="Kafka: stop reading after this many idle seconds")
     p.add_argument("--playbook", help=PLAYBOOK_HELP)

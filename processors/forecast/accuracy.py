@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from processors.forecast.forecast import Forecaster
 from processors.forecast.history import LogRecord
 from processors.forecast.periods import Period, periods_between
+from processors.forecast.results import Forecast
 from schemas.playbook import Playbook
 
 REPORTED_WEEKS = (2, 4, 8)
@@ -95,8 +96,10 @@ def complete_periods(records: list[LogRecord], kind: str) -> list[Period]:
 
 
 def run_forecast_backtest(records: list[LogRecord], playbook: Playbook, kind: str = "quarter",
-                          progress: Callable[[str], None] | None = None) -> BacktestReport:
-    """Replay ``records`` and score every weekly forecast of every complete period."""
+                          progress: Callable[[str], None] | None = None,
+                          each: Callable[[Forecast], None] | None = None) -> BacktestReport:
+    """Replay ``records`` and score every weekly forecast of every complete period (``each`` also
+    receives every weekly forecast, for example to store it)."""
     forecaster = Forecaster(records, playbook, kind)
     periods = complete_periods(records, kind)
     weeks: list[WeekForecast] = []
@@ -105,6 +108,8 @@ def run_forecast_backtest(records: list[LogRecord], playbook: Playbook, kind: st
         week = 0
         while (moment := period.week_start(week)) < period.end_at:
             forecast = forecaster.forecast(moment, period=period.name)
+            if each is not None:
+                each(forecast)
             line = next((x for x in forecast.lines if x.team is None and x.owner_id is None), None)
             weeks.append(WeekForecast(period.name, week, forecast.model, line.expected if line else 0.0,
                                       line.baseline if line else 0.0))
