@@ -14,7 +14,7 @@ from processors.cli.main import main
 from processors.config import Settings
 from tests.integration.support import fresh_database, query_rows
 
-SIMULATION = ["simulate", "--deals", "150", "--days", "200", "--seed", "12", "--end", "2026-12-01T00:00:00+00:00"]
+SIMULATION = ["simulate", "--deals", "300", "--days", "240", "--seed", "12", "--end", "2026-12-01T00:00:00+00:00"]
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +35,19 @@ def test_backfilled_snapshots_match_the_backtest_report(database: str, tmp_path:
     assert main(["forecast", "--events", str(facts), "--alerts", str(alerts), "--backtest", "--period-kind",
                  "month", "--save", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    rows = query_rows(database, "SELECT period, week, expected, baseline, actual FROM forecast_vs_actual "
-                                "ORDER BY period, as_of")
-    assert len(report["periods"]) >= 3 and len(rows) == len(report["weeks"])
-    for row, week in zip(rows, report["weeks"], strict=True):
-        assert (row["period"], row["week"]) == (week["period"], week["week"])
+    columns = ("period", "week", "model", "expected", "baseline", "actual")
+    rows = [dict(zip(columns, row, strict=True)) for row in
+            query_rows(database, f"SELECT {', '.join(columns)} FROM forecast_vs_actual ORDER BY period, as_of")]
+    stored = {(row["period"], row["week"]): row for row in rows}
+    assert len(report["periods"]) >= 3 and len(stored) == len(rows)
+    for week in report["weeks"]:
+        row = stored.get((week["period"], week["week"]))
+        if row is None:  # a week with no open deal and nothing won in the period has no line to store
+            assert week["expected"] == week["baseline"] == 0.0
+            continue
+        assert row["model"] == week["model"]
         assert float(row["expected"]) == pytest.approx(week["expected"], abs=0.01)
         assert float(row["baseline"]) == pytest.approx(week["baseline"], abs=0.01)
         assert float(row["actual"]) == pytest.approx(report["actual"][week["period"]], abs=0.01)
-    assert any(float(row["actual"]) > 0 for row in rows)
+    assert len(rows) >= len(report["weeks"]) - 5 and any(float(row["actual"]) > 0 for row in rows)
+    assert any(row["model"] == "evidence" for row in rows), "the learned model must be among the stored weeks"
