@@ -95,13 +95,14 @@ def snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 RESOLUTION_MOMENTS = {"alerts": ("resolved_at", "updated_at"), "alert_changes": ("at",)}
-"""The moments a live worker resolved a condition at: when it saw the condition end (processing
-time), so a run that was interrupted, replayed or shared records other moments for the same
-resolutions."""
+"""The moments a live worker resolved or escalated a condition at: when its wall clock saw the
+condition end or cross a threshold (processing time, for a stream from long ago), so a run that was
+interrupted, replayed or shared records other moments for the same resolutions and escalations."""
 
 
 def comparable_snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """:func:`snapshot`, sorted, with :data:`RESOLUTION_MOMENTS` of resolved records left out (None)."""
+    """:func:`snapshot`, sorted, with :data:`RESOLUTION_MOMENTS` of resolved and updated records left out
+    (None); everything else of those records (severity, revision, details, ...) still compares."""
     tables = snapshot(database_url)
     with psycopg.connect(database_url) as conn:
         for table, left_out in RESOLUTION_MOMENTS.items():
@@ -109,7 +110,7 @@ def comparable_snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
                 "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
                 (table,)).fetchall()]
             status, drop = columns.index("status"), {columns.index(name) for name in left_out}
-            tables[table] = [tuple(None if i in drop and row[status] == "resolved" else value
+            tables[table] = [tuple(None if i in drop and row[status] in ("resolved", "updated") else value
                                    for i, value in enumerate(row)) for row in tables[table]]
     return {table: sorted(rows, key=repr) for table, rows in tables.items()}
 
