@@ -23,6 +23,7 @@ def message_type(model: type[Any]) -> str:
 
 ENGAGEMENT_TYPES = frozenset(message_type(m) for m in ENGAGEMENT_MODELS)
 COMMAND_TYPES = frozenset(message_type(m) for m in COMMAND_MODELS)
+INBOUND_TYPES = ENGAGEMENT_TYPES | COMMAND_TYPES
 
 _ADAPTERS: dict[str | None, TypeAdapter[Any]] = {
     "engagement": TypeAdapter(Annotated[Engagement, Field(discriminator="type")]),
@@ -84,13 +85,13 @@ def _expected_types(kind: InboundKind | None) -> frozenset[str]:
         return ENGAGEMENT_TYPES
     if kind == "commands":
         return COMMAND_TYPES
-    return ENGAGEMENT_TYPES | COMMAND_TYPES
+    return INBOUND_TYPES
 
 
 def _explain(exc: ValidationError) -> InvalidMessage:
     error = exc.errors(include_url=False)[0]
     loc = [str(part) for part in error["loc"]]
-    if loc and loc[0] in ENGAGEMENT_TYPES | COMMAND_TYPES:
+    if loc and loc[0] in INBOUND_TYPES:
         loc = loc[1:]  # drop the union tag pydantic puts first
     field = ".".join(loc) or None
     where = f"field '{field}'" if field else "message"

@@ -6,15 +6,19 @@ import hashlib
 import uuid
 
 _NAMESPACE = uuid.UUID("6f1d7c1e-8a52-4f7e-9d0b-3c2a1e5b7d90")
-_NAMESPACE_BYTES = _NAMESPACE.bytes
-_VARIANT = "89ab"
+_SEEDED = hashlib.sha1(_NAMESPACE.bytes, usedforsecurity=False)
+"""SHA-1 fed with the namespace: each id copies it and adds its name."""
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""The 17th hex digit with the RFC 4122 variant set in its top bits, by the digest's digit."""
 
 
 def _uuid5(name: str) -> str:
     """``str(uuid.uuid5(_NAMESPACE, name))``, computed directly (it is on every fact and alert)."""
-    h = hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8"), usedforsecurity=False).hexdigest()
-    # version 5 in the 13th hex digit; the RFC 4122 variant in the top bits of the 17th
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+    sha1 = _SEEDED.copy()
+    sha1.update(name.encode("utf-8"))
+    h = sha1.hexdigest()
+    # version 5 in the 13th hex digit; the variant in the 17th
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def fact_id(deal_id: str, caused_by: str, index: int) -> str:

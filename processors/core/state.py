@@ -194,18 +194,18 @@ class DealState(BaseModel):
         shared, so states must never be mutated in place. Changed detector inputs are marked in
         ``dirty``; new buyer engagements without their times drop the remembered times.
         """
-        changed = FIELD_BITS.keys() & update.keys()
-        if changed:
-            bits = self.dirty
-            for name in changed:
-                bits |= FIELD_BITS[name]
-            update = {**update, "dirty": bits}
+        data = {**self.__dict__, **update}
+        bits = 0
+        for name in update:
+            bits |= FIELD_BITS.get(name, 0)
+        if bits:
+            data["dirty"] = self.dirty | bits
             if "buyer_engagements" in update and "engagement_times" not in update:
-                update["engagement_times"] = None
+                data["engagement_times"] = None
         if "evidence" in update:
-            update = {**update, "satisfied_criteria": _satisfied(update["evidence"])}
+            data["satisfied_criteria"] = _satisfied(update["evidence"])
         copied = DealState.__new__(DealState)
-        _set(copied, "__dict__", {**self.__dict__, **update})
+        _set(copied, "__dict__", data)
         _set(copied, "__pydantic_extra__", None)
         _set(copied, "__pydantic_fields_set__", _EVERY_FIELD)  # every field has its value (none is unset)
         _set(copied, "__pydantic_private__", None)

@@ -59,6 +59,7 @@ DETECTOR_INPUTS: tuple[tuple[Detector, int], ...] = (
     (parked_too_long, _mask("stage", "last_activity_at", "stage_entered_at")),
 )
 """Every detector of :data:`processors.core.detection.detectors.DETECTORS`, in its order, with its inputs."""
+_DETECTORS = tuple(detector for detector, _ in DETECTOR_INPUTS)
 
 Answer = tuple[datetime, "datetime | None", list[Condition]]
 """One detector's answer: the moment it was found at, its next wake-up, the conditions active."""
@@ -121,18 +122,23 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
         each, dirty = list(previous.each), state.dirty
         rerun = tuple(i for i, ((_, reads), (found, until, _)) in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
                       if dirty & reads or found > at or (until is not None and at >= until))
+    nurture = runs == "nurture"
     for i in rerun:
-        detector = DETECTOR_INPUTS[i][0]
-        if runs == "nurture" and detector not in NURTURE_DETECTORS:
+        detector = _DETECTORS[i]
+        if nurture and detector not in NURTURE_DETECTORS:
             each[i] = (at, None, [])
             continue
         own = Findings()
         detector(state, playbook, at, own)
         each[i] = (at, own.next_wake, own.active)
-    active = [condition for _, _, conditions in each for condition in conditions]
-    wakes = [until for _, until, _ in each if until is not None]
+    active: list[Condition] = []
+    wake: datetime | None = None
+    for _, until, conditions in each:
+        active += conditions
+        if until is not None and (wake is None or until < wake):
+            wake = until
     # Something re-ran (else every answer would hold), so the latest answer was found at ``at``.
-    return Answers(playbook, tuple(each), active, at, min(wakes) if wakes else None, runs)
+    return Answers(playbook, tuple(each), active, at, wake, runs)
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
