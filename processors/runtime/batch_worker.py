@@ -51,6 +51,10 @@ MAX_OPEN = 20_000
 """Records a batch takes at most while the previous checkpoint is in flight (then it waits for it)."""
 FETCH_MAX_WAIT_MS = 50
 """How long the broker holds a fetch of partitions without new records (aiokafka's default: 500)."""
+PRODUCER_REQUEST_TIMEOUT_MS = 180_000
+"""How long a produced batch may wait for the broker (aiokafka's default: 40 s). A broker restart
+takes 40 s or more on a small machine (the JVM starts, the partitions elect leaders); the worker
+waits it out, and only a longer outage stops it (crash-only: its successor resumes from the changelog)."""
 YOUNG_COLLECTION_THRESHOLD = 20_000
 """Allocations between young collections: handling allocates many short-lived objects next to a
 large, long-lived state; the default (700) has the collector walk the survivors over and over."""
@@ -87,7 +91,8 @@ class BatchWorker:
     async def start(self) -> None:
         settings = self.settings
         self.producer = AIOKafkaProducer(acks="all", enable_idempotence=True, linger_ms=settings.producer_linger_ms,
-                                         max_batch_size=256 * 1024, **self.client)
+                                         max_batch_size=256 * 1024, request_timeout_ms=PRODUCER_REQUEST_TIMEOUT_MS,
+                                         **self.client)
         await self.producer.start()
         self.changelog = Changelog(changelog_topic(settings.app_id), self.store, self.producer, self.client)
         self.outbox = Outbox(self.producer)
