@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from processors.cli.common import settings_of
 from processors.config import Settings
 from processors.forecast.history import LogRecord, log_records
-
-
-def _json_lines(path: str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def _from_kafka(settings: Settings, timeout: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -42,19 +37,10 @@ def load_log(args: argparse.Namespace, settings: Settings) -> list[LogRecord]:
             run_backtest(handle, load_playbook(settings.playbook), alerts, facts, errors=sys.stderr)
         return log_records(load_json_lines(facts.getvalue()), load_json_lines(alerts.getvalue()))
     if args.events:
-        return log_records(_json_lines(args.events), _json_lines(args.alerts) if args.alerts else [])
+        alerts_read = load_json_lines(Path(args.alerts).read_bytes()) if args.alerts else []
+        return log_records(load_json_lines(Path(args.events).read_bytes()), alerts_read)
     print(f"reading {settings.topics.events} and {settings.topics.alerts} ...", file=sys.stderr)
     return log_records(*_from_kafka(settings, args.timeout))
-
-
-def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def _kind(args: argparse.Namespace) -> str:
@@ -93,7 +79,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         written = save_forecast(settings.database_url, forecast)
         print(f"saved the forecast as of {as_of.isoformat()} ({written} rows)", file=sys.stderr)
     if args.json:
-        print(to_json(_plain(forecast)))
+        print(to_json(forecast))
         return 0
     _print_forecast(forecast, args.deals)
     return 0
@@ -136,7 +122,7 @@ def _backtest(args: argparse.Namespace, settings: Settings, records: list[LogRec
     if args.save:
         print(f"saved {len(report.weeks)} weekly snapshots", file=sys.stderr)
     if args.json:
-        print(to_json(_plain(report)))
+        print(to_json(report))
         return 0
     if not report.periods:
         print("no complete period in the log: the backtest needs a log spanning at least one whole period")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,6 +19,8 @@ Row = dict[str, Any]
 
 
 def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -26,7 +29,7 @@ def _plain(value: Any) -> Any:
 
 
 def to_json(data: Any) -> str:
-    """JSON for ``--json``: dates as ISO strings, numerics as numbers."""
+    """JSON for ``--json``: dates as ISO strings, numerics as numbers, result dataclasses as objects."""
     return json.dumps(data, default=_plain, indent=2)
 
 
