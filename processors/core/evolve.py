@@ -13,7 +13,7 @@ from typing import Any
 from processors.core.activity import after_engagement
 from processors.core.detection.control import acknowledged, find_open, snoozed, with_alert
 from processors.core.gates import contacts_after
-from processors.core.state import MAX_PENDING_ENGAGEMENT, SEEN_WINDOW, DealState, EvidenceEntry, OpenBlocker
+from processors.core.state import MAX_PENDING_ENGAGEMENT, DealState, EvidenceEntry, OpenBlocker
 from schemas.base import NextStep
 from schemas.facts import (
     AlertAcknowledged,
@@ -182,9 +182,8 @@ def evolve(state: DealState, fact: Fact) -> DealState:
     if state.wake_known:
         update["wake_known"] = False  # the deal changed: its next wake-up must be found again
     if fact.caused_by is not None:
-        seen = state.seen  # a message's later facts find its id last, without a scan
-        if not (seen and seen[-1] == fact.caused_by) and fact.caused_by not in seen:
-            update["seen"] = [*state.seen[-(SEEN_WINDOW - 1):], fact.caused_by]
+        if fact.caused_by not in state.seen_ids:
+            update["seen_ids"] = state.seen_ids.added(fact.caused_by)
         if is_activity(fact) and (state.last_activity_at is None or fact.occurred_at > state.last_activity_at):
             update["last_activity_at"] = fact.occurred_at
     return state.updated(update) if update else state

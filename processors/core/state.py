@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field, model_validator
 
 from schemas.alerts import Alert
 from schemas.base import NextStep
@@ -19,6 +20,8 @@ SEEN_WINDOW = 256
 again. Replays after a crash are recognised by the worker's stored input offsets; this window
 catches an integration sending a message twice, as long as the copy arrives within the deal's
 next ``SEEN_WINDOW`` messages. Bounded so a long-lived deal's state does not grow without end."""
+SEEN_LOG_SPARE = 64
+"""Ids a shared log of message ids takes beyond ``SEEN_WINDOW`` before a new log is started."""
 MAX_STAKEHOLDERS = 500
 """Buyer contacts a deal's state remembers to tell a new stakeholder from a known one."""
 MAX_PENDING_ENGAGEMENT = 200
@@ -34,6 +37,74 @@ FIELD_BITS: dict[str, int] = {name: 1 << bit for bit, name in enumerate(DETECTOR
 ALL_DIRTY = (1 << len(DETECTOR_FIELDS)) - 1
 CACHES = frozenset({"dirty", "answers", "engagement_times", "satisfied_criteria"})
 """Fields derived from the others, kept only in memory: never stored, never compared."""
+
+
+class _IdLog:
+    """Message ids in arrival order, shared by successive states of one deal (only ever appended)."""
+
+    __slots__ = ("ids", "positions")
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+        self.positions = {event_id: at for at, event_id in enumerate(ids)}
+        """The latest position of each id in ``ids``."""
+
+
+class SeenIds:
+    """A deal's latest ``SEEN_WINDOW`` message ids (oldest first), with a constant-time ``in``.
+
+    A value: it never changes. Successive windows of a deal share one :class:`_IdLog`, each
+    ending at its own ``end``; adding to the newest window of a log appends to the log, which
+    changes no window, and adding to any other (or to a full log) starts a new log.
+    """
+
+    __slots__ = ("_log", "_end")
+
+    def __init__(self, log: _IdLog, end: int) -> None:
+        self._log = log
+        self._end = end
+
+    @classmethod
+    def of(cls, ids: Iterable[str]) -> SeenIds:
+        kept = list(ids)[-SEEN_WINDOW:]
+        return cls(_IdLog(kept), len(kept))
+
+    def ids(self) -> list[str]:
+        return self._log.ids[max(0, self._end - SEEN_WINDOW):self._end]
+
+    def _is_newest(self) -> bool:
+        return len(self._log.ids) == self._end
+
+    def __contains__(self, event_id: object) -> bool:
+        if not self._is_newest():
+            return event_id in self.ids()
+        position = self._log.positions.get(event_id)  # type: ignore[call-overload]
+        return position is not None and position >= self._end - SEEN_WINDOW
+
+    def added(self, event_id: str) -> SeenIds:
+        """This window with ``event_id`` added last (the oldest id drops out of a full window)."""
+        log, end = self._log, self._end
+        if self._is_newest() and end < SEEN_WINDOW + SEEN_LOG_SPARE:
+            log.ids.append(event_id)
+            log.positions[event_id] = end
+            return SeenIds(log, end + 1)
+        return SeenIds.of([*self.ids(), event_id])
+
+    def __len__(self) -> int:
+        return min(self._end, SEEN_WINDOW)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SeenIds):
+            return NotImplemented
+        return self.ids() == other.ids()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SeenIds({self.ids()!r})"
+
+
+_ID_LIST = TypeAdapter(list[str])
 
 
 class EvidenceEntry(BaseModel):
@@ -107,8 +178,8 @@ class DealState(BaseModel):
     evidence: list[EvidenceEntry] = Field(default_factory=list)
     contacts: dict[str, str] = Field(default_factory=dict)
     pending_engagement: list[dict[str, Any]] = Field(default_factory=list)
-    seen: list[str] = Field(default_factory=list)
-    """The latest ``SEEN_WINDOW`` message ids, oldest first."""
+    seen_ids: SeenIds = Field(default_factory=lambda: SeenIds.of([]), exclude=True)
+    """The latest ``SEEN_WINDOW`` message ids; stored (and given to the constructor) as :attr:`seen`."""
     last_activity_at: datetime | None = None
     # -- engagement history for the detectors --------------------------------------------
     stage_first_entered: dict[str, datetime] = Field(default_factory=dict)
@@ -152,6 +223,23 @@ class DealState(BaseModel):
     satisfied_criteria: frozenset[str] | None = Field(default=None, exclude=True)
     """:meth:`satisfied` when known (kept by :meth:`updated`), else ``None``."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seen_as_ids(cls, data: Any) -> Any:
+        """``seen`` (a list of ids, as stored) given as its :class:`SeenIds`."""
+        if isinstance(data, dict) and "seen" in data:
+            data = {**data, "seen_ids": SeenIds.of(_ID_LIST.validate_python(data["seen"]))}
+            del data["seen"]
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def seen(self) -> list[str]:
+        """The latest ``SEEN_WINDOW`` message ids, oldest first."""
+        return self.seen_ids.ids()
+
     @property
     def exists(self) -> bool:
         return self.status != "pending"
@@ -170,7 +258,7 @@ class DealState(BaseModel):
         return self.unanswered_touch_times[0] if self.unanswered_touch_times else None
 
     def has_seen(self, event_id: str) -> bool:
-        return event_id in self.seen
+        return event_id in self.seen_ids
 
     def field_value(self, name: str) -> Any:
         return getattr(self, name, None)

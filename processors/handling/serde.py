@@ -32,7 +32,8 @@ STORED_FIELDS = (
     "last_substantive_at", "stakeholders", "momentum_reported", "blockers", "conversations_in_stage",
 )
 """The stored fields of :class:`DealState`, in their order in a stored state (append only)."""
-assert set(STORED_FIELDS) == set(DealState.model_fields) - CACHES, "every stored field has its place"
+_MODEL_FIELDS = {*DealState.model_fields, *DealState.model_computed_fields} - CACHES - {"seen_ids"}  # as ``seen``
+assert set(STORED_FIELDS) == _MODEL_FIELDS, "every stored field has its place"
 
 _RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "evidence": tuple(EvidenceEntry.model_fields),
