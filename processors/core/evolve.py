@@ -72,7 +72,9 @@ def _engagement(state: DealState, fact: EngagementRecorded) -> dict[str, Any]:
     if state.is_terminal:
         return {}  # a closed deal stays closed: no detector reads its activity history any more
     contacts = contacts_after(fact.engagement, state.contacts)
-    update = after_engagement(state, fact.engagement, fact.occurred_at, contacts) | {"contacts": contacts}
+    update = after_engagement(state, fact.engagement, fact.occurred_at, contacts)
+    if contacts is not state.contacts:
+        update["contacts"] = contacts
     if fact.momentum:
         update |= _momentum(state, fact)
     if not state.exists:

@@ -67,11 +67,19 @@ def criteria_met_by(engagement: dict[str, Any], playbook: Playbook, contacts: di
 
 
 def contacts_after(engagement: dict[str, Any], contacts: dict[str, str]) -> dict[str, str]:
-    """The deal's known contact roles after one engagement message."""
-    updated = dict(contacts)
+    """The deal's known contact roles after one engagement message (``contacts`` itself if it changes none)."""
+    learned = _roles_given(engagement)
+    if all(contacts.get(person) == role for person, role in learned.items()):
+        return contacts
+    return {**contacts, **learned}
+
+
+def _roles_given(engagement: dict[str, Any]) -> dict[str, str]:
+    """The contact roles one engagement message states (a later mention of a contact wins)."""
+    roles: dict[str, str] = {}
     if engagement.get("type") == "stakeholder.added":
-        updated[engagement["contact_id"]] = engagement["role"]
+        roles[engagement["contact_id"]] = engagement["role"]
     for attendee in engagement.get("attendees", []) or []:
         if attendee.get("role"):
-            updated[attendee["contact_id"]] = attendee["role"]
-    return updated
+            roles[attendee["contact_id"]] = attendee["role"]
+    return roles
