@@ -47,15 +47,17 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
         people = engagement_contacts(engagement)
         times = state.buyer_engagement_times()  # sorted, as the engagements are
         start = bisect_left(times, at - HISTORY)
-        kept, kept_times = state.buyer_engagements[start:], times[start:]
-        added = BuyerEngagement(at=at, contacts=people)
+        kept, kept_times = state.buyer_engagements[start:], times[start:]  # new lists: ours to extend
+        added = BuyerEngagement.of(at, people)
         # as ``sorted([*kept, added], key=_time)``, which needs sorting only for an engagement out of order
         if not kept or kept[-1].at <= at:
-            update["buyer_engagements"], update["engagement_times"] = [*kept, added], [*kept_times, at]
+            kept.append(added)
+            kept_times.append(at)
+            update["buyer_engagements"], update["engagement_times"] = kept, kept_times
         else:
             engagements = sorted([*kept, added], key=_time)
             update["buyer_engagements"], update["engagement_times"] = engagements, [e.at for e in engagements]
-        if any(contacts.get(person) == "economic_buyer" for person in people):
+        if "economic_buyer" in map(contacts.get, people):
             update["last_economic_buyer_at"] = _latest(state.last_economic_buyer_at, at)
     if is_substantive_discussion(engagement):
         update["last_substantive_at"] = _latest(state.last_substantive_at, at)

@@ -105,8 +105,8 @@ def _snoozed(state: DealState, fact: AlertSnoozed) -> dict[str, Any]:
 def _evidence(state: DealState, fact: EvidenceRecorded) -> dict[str, Any]:
     if fact.criterion in state.satisfied():
         return {}  # already satisfied: the gates need no second entry (the fact keeps the evidence)
-    entry = EvidenceEntry(criterion=fact.criterion, recorded_at=fact.occurred_at, source_event_id=fact.source_event_id)
-    return {"evidence": [*(e for e in state.evidence if e.valid), entry]}
+    entry = EvidenceEntry.of(fact.criterion, fact.occurred_at, fact.source_event_id)
+    return {"evidence": [e for e in state.evidence if e.valid] + [entry]}
 
 
 def _invalidated(state: DealState, fact: EvidenceInvalidated) -> dict[str, Any]:

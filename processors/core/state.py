@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field, model_validator
 
@@ -105,6 +105,7 @@ class SeenIds:
 
 
 _ID_LIST = TypeAdapter(list[str])
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class EvidenceEntry(BaseModel):
@@ -122,6 +123,12 @@ class EvidenceEntry(BaseModel):
     source_event_id: str
     valid: bool = True
 
+    @classmethod
+    def of(cls, criterion: str, recorded_at: datetime, source_event_id: str) -> EvidenceEntry:
+        """``EvidenceEntry(criterion=..., ...)`` from values already validated (a fact's), not validated again."""
+        return _trusted(cls, {"criterion": criterion, "recorded_at": recorded_at, "source_event_id": source_event_id,
+                              "valid": True}, _GIVEN_EVIDENCE)
+
 
 class BuyerEngagement(BaseModel):
     """One buyer engagement, kept for the windowed detectors (single-threading, velocity)."""
@@ -130,6 +137,11 @@ class BuyerEngagement(BaseModel):
 
     at: datetime
     contacts: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, at: datetime, contacts: list[str]) -> BuyerEngagement:
+        """``BuyerEngagement(at=at, contacts=contacts)`` from values already validated, not validated again."""
+        return _trusted(cls, {"at": at, "contacts": contacts}, _GIVEN_ENGAGEMENT)
 
 
 class OpenBlocker(BaseModel):
@@ -292,17 +304,24 @@ class DealState(BaseModel):
                 data["engagement_times"] = None
         if "evidence" in update:
             data["satisfied_criteria"] = _satisfied(update["evidence"])
-        copied = DealState.__new__(DealState)
-        _set(copied, "__dict__", data)
-        _set(copied, "__pydantic_extra__", None)
-        _set(copied, "__pydantic_fields_set__", _EVERY_FIELD)  # every field has its value (none is unset)
-        _set(copied, "__pydantic_private__", None)
-        return copied
+        return _trusted(DealState, data, _EVERY_FIELD)  # every field has its value (none is unset)
 
 
 def _satisfied(evidence: list[EvidenceEntry]) -> frozenset[str]:
     return frozenset(entry.criterion for entry in evidence if entry.valid)
 
 
+def _trusted(model: type[_Model], data: dict[str, Any], fields_set: set[str]) -> _Model:
+    """A ``model`` with the field values ``data``, trusted (not validated): ``model_construct`` without its overhead."""
+    built = model.__new__(model)
+    _set(built, "__dict__", data)
+    _set(built, "__pydantic_extra__", None)
+    _set(built, "__pydantic_fields_set__", fields_set)
+    _set(built, "__pydantic_private__", None)
+    return built
+
+
 _set = object.__setattr__
 _EVERY_FIELD: set[str] = set(DealState.model_fields)
+_GIVEN_EVIDENCE = {"criterion", "recorded_at", "source_event_id"}
+_GIVEN_ENGAGEMENT = {"at", "contacts"}
