@@ -295,16 +295,20 @@ class DealState(BaseModel):
         ``dirty``; new buyer engagements without their times drop the remembered times.
         """
         data = {**self.__dict__, **update}
-        bits = 0
-        for name in update:
-            bits |= FIELD_BITS.get(name, 0)
-        if bits:
-            data["dirty"] = self.dirty | bits
+        if not FIELD_BITS.keys().isdisjoint(update):
+            data["dirty"] = self.dirty | _bits_of(update)
             if "buyer_engagements" in update and "engagement_times" not in update:
                 data["engagement_times"] = None
         if "evidence" in update:
             data["satisfied_criteria"] = _satisfied(update["evidence"])
         return _trusted(DealState, data, _EVERY_FIELD)  # every field has its value (none is unset)
+
+
+def _bits_of(update: dict[str, Any]) -> int:
+    bits = 0
+    for name in update:
+        bits |= FIELD_BITS.get(name, 0)
+    return bits
 
 
 def _satisfied(evidence: list[EvidenceEntry]) -> frozenset[str]:
