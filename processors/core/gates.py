@@ -69,7 +69,7 @@ def criteria_met_by(engagement: dict[str, Any], playbook: Playbook, contacts: di
 def contacts_after(engagement: dict[str, Any], contacts: dict[str, str]) -> dict[str, str]:
     """The deal's known contact roles after one engagement message (``contacts`` itself if it changes none)."""
     learned = _roles_given(engagement)
-    if all(contacts.get(person) == role for person, role in learned.items()):
+    if not learned or all(contacts.get(person) == role for person, role in learned.items()):
         return contacts
     return {**contacts, **learned}
 
@@ -79,7 +79,7 @@ def _roles_given(engagement: dict[str, Any]) -> dict[str, str]:
     roles: dict[str, str] = {}
     if engagement.get("type") == "stakeholder.added":
         roles[engagement["contact_id"]] = engagement["role"]
-    for attendee in engagement.get("attendees", []) or []:
+    for attendee in engagement.get("attendees") or []:
         if attendee.get("role"):
             roles[attendee["contact_id"]] = attendee["role"]
     return roles

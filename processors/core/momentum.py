@@ -19,9 +19,10 @@ LONGER = 1.25
 
 def _new_stakeholder(state: DealState, engagement: dict[str, Any], at: datetime, playbook: Playbook) -> bool:
     """``[S2]``: someone joins after the deal was set up (added, or at a meeting held), not its first contacts."""
-    if state.created_at is None or at < state.created_at + view_of(playbook).new_stakeholder_after:
+    met = stakeholders_met(engagement)
+    if not met or state.created_at is None or at < state.created_at + view_of(playbook).new_stakeholder_after:
         return False
-    return any(person not in state.stakeholders for person in stakeholders_met(engagement))
+    return any(person not in state.stakeholders for person in met)
 
 
 def _faster_responses(state: DealState, engagement: dict[str, Any], at: datetime, playbook: Playbook) -> bool:
@@ -30,8 +31,10 @@ def _faster_responses(state: DealState, engagement: dict[str, Any], at: datetime
     A sustained change: each of the latest ``faster_responses_min`` response times is below
     ``faster_responses_ratio`` x the median of at least as many earlier ones, not one quick reply.
     """
+    if not is_buyer_response(engagement):
+        return False
     first = state.first_unanswered_at
-    if not is_buyer_response(engagement) or first is None or at < first:
+    if first is None or at < first:
         return False
     d = playbook.detectors
     times = [*state.response_times, (at - first).total_seconds()]
