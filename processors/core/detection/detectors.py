@@ -282,27 +282,17 @@ def _rates(times: list[datetime], view: PlaybookView, x: datetime) -> tuple[int,
 def _velocity_next_drop(times: list[datetime], view: PlaybookView, at: datetime) -> datetime | None:
     """The first moment after ``at`` velocity drops if no engagement comes (every one is by ``at``).
 
-    Walks forward through the moments the windows change (an engagement leaving the recent
-    window for the baseline one, or leaving the baseline one), keeping the two counts as
-    :func:`_rates` would find them there; the same comparison decides.
+    Without new engagement the windows change only as engagements age: one leaving the recent
+    window joins the baseline one (fewer recent, more baseline: a drop may start), one leaving
+    the baseline window only lowers the baseline (a drop cannot start). So a drop can start only
+    as one of the recent engagements leaves the recent window: those moments are the candidates.
     """
-    d = view.playbook.detectors
-    recent_span, full_span = view.velocity_recent, view.velocity_offsets[2]
-    first_recent, first_baseline = bisect_right(times, at - recent_span), bisect_right(times, at - full_span)
-    recent, baseline = len(times) - first_recent, first_recent - first_baseline
-    if recent + baseline < d.velocity_min_baseline:
+    recent_span = view.velocity_recent
+    first_recent = bisect_right(times, at - recent_span)
+    if len(times) - bisect_right(times, at - view.velocity_offsets[2]) < view.playbook.detectors.velocity_min_baseline:
         return None  # the baseline window can never hold enough
-    i, j, end = first_recent, first_baseline, len(times)
-    recent_weeks, baseline_weeks = d.velocity_recent_days / 7, d.velocity_baseline_days / 7
-    while i < end or j < end:
-        moment = min(times[i] + recent_span if i < end else times[j] + full_span,
-                     times[j] + full_span if j < end else times[i] + recent_span)
-        while i < end and times[i] + recent_span == moment:
-            i, recent, baseline = i + 1, recent - 1, baseline + 1
-        while j < end and times[j] + full_span == moment:
-            j, baseline = j + 1, baseline - 1
-        if baseline >= d.velocity_min_baseline and recent / recent_weeks < d.velocity_drop_ratio * (
-                baseline / baseline_weeks):
+    for moment in [t + recent_span for t in times[first_recent:]]:
+        if _velocity_dropped(times, view, moment):
             return moment
     return None
 

@@ -14,8 +14,8 @@ gives; ``tests/unit/test_incremental.py`` checks it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from processors.core.detection.detectors import (
     NURTURE_DETECTORS,
@@ -65,15 +65,16 @@ Answer = tuple[datetime, "datetime | None", list[Condition]]
 """One detector's answer: the moment it was found at, its next wake-up, the conditions active."""
 
 
-@dataclass(frozen=True, slots=True)
-class Answers:
+class Answers(NamedTuple):
     """Every detector's latest answer for one deal, and what they add up to."""
 
     playbook: Playbook
     each: tuple[Answer, ...]
     """Per detector of :data:`DETECTOR_INPUTS`, in its order."""
     active: list[Condition]
-    """The conditions of every answer, in detector order (never changed in place)."""
+    """The conditions of every answer, in detector order (never changed in place). While a
+    detector that re-ran found the same conditions, the new answers share this very list, so
+    ``answers.active is before.active`` tells that no condition changed."""
     found_at: datetime
     """The latest moment one of the answers was found at (they hold from there on)."""
     wake: datetime | None
@@ -100,6 +101,14 @@ def _readers(dirty: int) -> tuple[int, ...]:
 
 
 _READERS: dict[int, tuple[int, ...]] = {}
+_EVERY = _readers(ALL_DIRTY)
+
+
+def _due(each: tuple[Answer, ...], dirty: int, at: datetime) -> tuple[int, ...]:
+    """The positions of the answers that may not hold at ``at``: an input changed, or the moment
+    is outside the interval the answer holds for."""
+    return tuple(i for i, ((_, reads), (found, until, _)) in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
+                 if dirty & reads or found > at or (until is not None and at >= until))
 
 
 def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | None:
@@ -113,32 +122,43 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
         return None
     previous: Answers | None = state.answers
     if previous is None or previous.playbook is not playbook or previous.runs != runs:
-        each, rerun = list(_NONE_KNOWN), _readers(ALL_DIRTY)
-    elif previous.hold_at(at):
+        return _rerun(state, playbook, at, runs, _NONE_KNOWN, _EVERY, None)
+    if previous.hold_at(at):
         if not state.dirty:
             return previous
-        each, rerun = list(previous.each), _readers(state.dirty)
-    else:  # some answers are due (or were found later): check each
-        each, dirty = list(previous.each), state.dirty
-        rerun = tuple(i for i, ((_, reads), (found, until, _)) in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
-                      if dirty & reads or found > at or (until is not None and at >= until))
+        return _rerun(state, playbook, at, runs, previous.each, _readers(state.dirty), previous.active)
+    return _rerun(state, playbook, at, runs, previous.each, _due(previous.each, state.dirty, at), previous.active)
+
+
+def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, known: tuple[Answer, ...],
+           rerun: tuple[int, ...], active: list[Condition] | None) -> Answers:
+    """``known`` with the detectors at ``rerun`` run again at ``at``; ``active``: the conditions of
+    ``known`` (``None``: not known), kept when those detectors found the same conditions."""
+    each = list(known)
     nurture = runs == "nurture"
     for i in rerun:
         detector = _DETECTORS[i]
         if nurture and detector not in NURTURE_DETECTORS:
-            each[i] = (at, None, [])
-            continue
-        own = Findings()
-        detector(state, playbook, at, own)
-        each[i] = (at, own.next_wake, own.active)
-    active: list[Condition] = []
-    wake: datetime | None = None
-    for _, until, conditions in each:
-        active += conditions
-        if until is not None and (wake is None or until < wake):
-            wake = until
+            conditions: list[Condition] = []
+            wake = None
+        else:
+            own = Findings()
+            detector(state, playbook, at, own)
+            conditions, wake = own.active, own.next_wake
+        before = each[i][2]
+        if conditions == before:
+            conditions = before
+        else:
+            active = None
+        each[i] = (at, wake, conditions)
+    if active is None:
+        active = [condition for _, _, conditions in each for condition in conditions]
+    earliest: datetime | None = None
+    for _, until, _ in each:
+        if until is not None and (earliest is None or until < earliest):
+            earliest = until
     # Something re-ran (else every answer would hold), so the latest answer was found at ``at``.
-    return Answers(playbook, tuple(each), active, at, wake, runs)
+    return Answers(playbook, tuple(each), active, at, earliest, runs)
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
