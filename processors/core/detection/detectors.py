@@ -107,14 +107,18 @@ def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings
 
 # -- stakeholders ([B2], [M1]) -----------------------------------------------------------
 def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    d, view = playbook.detectors, view_of(playbook)
+    view = view_of(playbook)
     stage = view.stages.get(state.stage or "")
     if stage is None or not stage.single_threaded:
         return
-    window = view.single_threaded_window
-    if not _single_threaded_now(state.buyer_engagements, state.buyer_engagement_times(), window,
-                                d.single_threaded_min_engagements, at, found):
-        return
+    if _single_threaded_now(state.buyer_engagements, state.buyer_engagement_times(), view.single_threaded_window,
+                            playbook.detectors.single_threaded_min_engagements, at, found):
+        _single_threaded_since(state, view, at, found)
+
+
+def _single_threaded_since(state: DealState, view: PlaybookView, at: datetime, found: Findings) -> None:
+    """The condition of :func:`single_threaded`, found by walking back to when it started."""
+    d, window = view.playbook.detectors, view.single_threaded_window
     engagements = [e for e in state.buyer_engagements if e.contacts]
     times = [e.at for e in engagements]
 
@@ -244,7 +248,6 @@ def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Fi
 # -- velocity --------------------------------------------------------------------------------
 def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
     view = view_of(playbook)
-    offsets = view.velocity_offsets
     times = state.buyer_engagement_times()
     if not _velocity_dropped(times, view, at):
         if times and times[-1] <= at:  # no engagement after ``at``: wake when the drop would start
@@ -252,19 +255,25 @@ def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings
             if start is not None:
                 found.wake_at(start)
         else:
-            wake_after(found, times, offsets, at)
+            wake_after(found, times, view.velocity_offsets, at)
         return
-    wake_after(found, times, offsets, at)
+    wake_after(found, times, view.velocity_offsets, at)
+    # Dropped when last found and ever since (``held``): it started when it was found to.
+    found.active += found.held or _velocity_drop(times, view, at)
+
+
+def _velocity_drop(times: list[datetime], view: PlaybookView, at: datetime) -> list[Condition]:
+    """The condition of a velocity dropped at ``at``, found by walking back to when it started."""
 
     def active_at(x: datetime) -> bool:
         return _velocity_dropped(times, view, x)
 
-    since = since_by_walk(active_at, shifted_descending(times, offsets, at), at)
-    if since is not None:
-        _, recent_rate, baseline_rate = _rates(times, view, since)
-        found.active.append(Condition("velocity.dropped", "warning", since, "velocity",
-                                      {"recent_per_week": round(recent_rate, 3),
-                                       "baseline_per_week": round(baseline_rate, 3)}))
+    since = since_by_walk(active_at, shifted_descending(times, view.velocity_offsets, at), at)
+    if since is None:
+        return []
+    _, recent_rate, baseline_rate = _rates(times, view, since)
+    return [Condition("velocity.dropped", "warning", since, "velocity",
+                      {"recent_per_week": round(recent_rate, 3), "baseline_per_week": round(baseline_rate, 3)})]
 
 
 def _rates(times: list[datetime], view: PlaybookView, x: datetime) -> tuple[int, float, float]:

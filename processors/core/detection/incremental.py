@@ -60,6 +60,7 @@ DETECTOR_INPUTS: tuple[tuple[Detector, int], ...] = (
 )
 """Every detector of :data:`processors.core.detection.detectors.DETECTORS`, in its order, with its inputs."""
 _DETECTORS = tuple(detector for detector, _ in DETECTOR_INPUTS)
+_INPUTS = tuple(reads for _, reads in DETECTOR_INPUTS)
 
 Answer = tuple[datetime, "datetime | None", list[Condition]]
 """One detector's answer: the moment it was found at, its next wake-up, the conditions active."""
@@ -122,30 +123,35 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
         return None
     previous: Answers | None = state.answers
     if previous is None or previous.playbook is not playbook or previous.runs != runs:
-        return _rerun(state, playbook, at, runs, _NONE_KNOWN, _EVERY, None)
+        return _rerun(state, playbook, at, runs, _NONE_KNOWN, _EVERY, ALL_DIRTY, None)
+    dirty = state.dirty
     if previous.hold_at(at):
-        if not state.dirty:
+        if not dirty:
             return previous
-        return _rerun(state, playbook, at, runs, previous.each, _readers(state.dirty), previous.active)
-    return _rerun(state, playbook, at, runs, previous.each, _due(previous.each, state.dirty, at), previous.active)
+        return _rerun(state, playbook, at, runs, previous.each, _readers(dirty), dirty, previous.active)
+    return _rerun(state, playbook, at, runs, previous.each, _due(previous.each, dirty, at), dirty, previous.active)
 
 
 def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, known: tuple[Answer, ...],
-           rerun: tuple[int, ...], active: list[Condition] | None) -> Answers:
+           rerun: tuple[int, ...], dirty: int, active: list[Condition] | None) -> Answers:
     """``known`` with the detectors at ``rerun`` run again at ``at``; ``active``: the conditions of
-    ``known`` (``None``: not known), kept when those detectors found the same conditions."""
+    ``known`` (``None``: not known), kept when those detectors found the same conditions.
+
+    A detector whose inputs are unchanged (not in ``dirty``) and whose own wake-up is ``at`` is
+    told the conditions it found (:attr:`Findings.held`): they held until ``at``.
+    """
     each = list(known)
     nurture = runs == "nurture"
     for i in rerun:
         detector = _DETECTORS[i]
+        _, until, before = each[i]
         if nurture and detector not in NURTURE_DETECTORS:
             conditions: list[Condition] = []
             wake = None
         else:
-            own = Findings()
+            own = Findings(held=before if until == at and not dirty & _INPUTS[i] else ())
             detector(state, playbook, at, own)
             conditions, wake = own.active, own.next_wake
-        before = each[i][2]
         if conditions == before:
             conditions = before
         else:
