@@ -249,17 +249,16 @@ def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Fi
 def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
     view = view_of(playbook)
     times = state.buyer_engagement_times()
-    if not _velocity_dropped(times, view, at):
-        if times and times[-1] <= at:  # no engagement after ``at``: wake when the drop would start
-            start = _velocity_next_drop(times, view, at)
-            if start is not None:
-                found.wake_at(start)
-        else:
-            wake_after(found, times, view.velocity_offsets, at)
-        return
-    wake_after(found, times, view.velocity_offsets, at)
-    # Dropped when last found and ever since (``held``): it started when it was found to.
-    found.active += found.held or _velocity_drop(times, view, at)
+    if _velocity_dropped(times, view, at):
+        wake_after(found, times, view.velocity_offsets, at)
+        # Dropped when last found and ever since (``held``): it started when it was found to.
+        found.active += found.held or _velocity_drop(times, view, at)
+    elif times and times[-1] <= at:  # no engagement after ``at``: wake when the drop would start
+        start = _velocity_next_drop(times, view, at)
+        if start is not None:
+            found.wake_at(start)
+    else:
+        wake_after(found, times, view.velocity_offsets, at)
 
 
 def _velocity_drop(times: list[datetime], view: PlaybookView, at: datetime) -> list[Condition]:
@@ -294,14 +293,27 @@ def _velocity_next_drop(times: list[datetime], view: PlaybookView, at: datetime)
     Without new engagement the windows change only as engagements age: one leaving the recent
     window joins the baseline one (fewer recent, more baseline: a drop may start), one leaving
     the baseline window only lowers the baseline (a drop cannot start). So a drop can start only
-    as one of the recent engagements leaves the recent window: those moments are the candidates.
+    as a recent engagement leaves the recent window; at that moment the counts are those of
+    :func:`_rates`. The baseline never holds more than the engagements of both windows at ``at``,
+    so a moment with too many recent ones for even that baseline is passed over.
     """
-    recent_span = view.velocity_recent
-    first_recent = bisect_right(times, at - recent_span)
-    if len(times) - bisect_right(times, at - view.velocity_offsets[2]) < view.playbook.detectors.velocity_min_baseline:
+    d = view.playbook.detectors
+    recent_span, full_span = view.velocity_recent, view.velocity_offsets[2]
+    end, oldest = len(times), bisect_right(times, at - full_span)
+    if end - oldest < d.velocity_min_baseline:
         return None  # the baseline window can never hold enough
-    for moment in [t + recent_span for t in times[first_recent:]]:
-        if _velocity_dropped(times, view, moment):
+    recent_weeks, baseline_weeks = d.velocity_recent_days / 7, d.velocity_baseline_days / 7
+    ceiling = d.velocity_drop_ratio * ((end - oldest) / baseline_weeks)
+    for leaving in range(bisect_right(times, at - recent_span), end):
+        recent = end - leaving - 1
+        if recent / recent_weeks >= ceiling or (recent and times[leaving + 1] == times[leaving]):
+            continue  # too many recent ones, or not the last of the engagements leaving then
+        moment = times[leaving] + recent_span
+        while times[oldest] <= moment - full_span:
+            oldest += 1
+        baseline = leaving + 1 - oldest
+        if baseline >= d.velocity_min_baseline and recent / recent_weeks < d.velocity_drop_ratio * (
+                baseline / baseline_weeks):
             return moment
     return None
 

@@ -34,7 +34,7 @@ class Condition:
         return f"{self.type}/{self.rule or '-'}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Findings:
     active: list[Condition] = field(default_factory=list)
     next_wake: datetime | None = None

@@ -14,7 +14,7 @@ gives; ``tests/unit/test_incremental.py`` checks it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import NamedTuple
 
 from processors.core.detection.detectors import (
@@ -88,28 +88,41 @@ class Answers(NamedTuple):
         return self.found_at <= at and (self.wake is None or at < self.wake)
 
 
-_UNKNOWN: Answer = (datetime.max.replace(tzinfo=timezone.utc), None, [])
-"""A placeholder answer found after every moment, so never used."""
-_NONE_KNOWN = (_UNKNOWN,) * len(DETECTOR_INPUTS)
+_RUNS: dict[str, tuple[int, ...]] = {
+    "open": tuple(i for i, detector in enumerate(_DETECTORS) if detector not in NURTURE_DETECTORS),
+    "nurture": tuple(i for i, detector in enumerate(_DETECTORS) if detector in NURTURE_DETECTORS),
+}
+"""The positions of the detectors a deal runs (:func:`processors.core.detection.detectors.runs_for`):
+in nurture only :data:`NURTURE_DETECTORS`; in an open stage the others, as the nurture detectors
+answer only in the nurture stage, which a playbook never has among its open stages."""
 
 
-def _readers(dirty: int) -> tuple[int, ...]:
-    """The positions of the detectors that read a field marked in ``dirty``."""
-    readers = _READERS.get(dirty)
+def _nothing_at(at: datetime) -> list[Answer]:
+    """Every detector answering nothing, for good, from ``at`` on (those a deal does not run keep it)."""
+    return [(at, None, [])] * len(_DETECTORS)
+
+
+def _readers(dirty: int, runs: str) -> tuple[int, ...]:
+    """The positions of the detectors of ``runs`` that read a field marked in ``dirty``."""
+    known = _READERS[runs]
+    readers = known.get(dirty)
     if readers is None:
-        readers = _READERS[dirty] = tuple(i for i, (_, reads) in enumerate(DETECTOR_INPUTS) if dirty & reads)
+        readers = known[dirty] = tuple(i for i in _RUNS[runs] if dirty & _INPUTS[i])
     return readers
 
 
-_READERS: dict[int, tuple[int, ...]] = {}
-_EVERY = _readers(ALL_DIRTY)
+_READERS: dict[str, dict[int, tuple[int, ...]]] = {runs: {} for runs in _RUNS}
 
 
-def _due(each: tuple[Answer, ...], dirty: int, at: datetime) -> tuple[int, ...]:
+def _due(each: tuple[Answer, ...], dirty: int, at: datetime, runs: str) -> tuple[int, ...]:
     """The positions of the answers that may not hold at ``at``: an input changed, or the moment
     is outside the interval the answer holds for."""
-    return tuple(i for i, ((_, reads), (found, until, _)) in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
-                 if dirty & reads or found > at or (until is not None and at >= until))
+    due = []
+    for i in _RUNS[runs]:
+        found, until, _ = each[i]
+        if dirty & _INPUTS[i] or found > at or (until is not None and at >= until):
+            due.append(i)
+    return tuple(due)
 
 
 def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | None:
@@ -123,40 +136,35 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
         return None
     previous: Answers | None = state.answers
     if previous is None or previous.playbook is not playbook or previous.runs != runs:
-        return _rerun(state, playbook, at, runs, _NONE_KNOWN, _EVERY, ALL_DIRTY, None)
+        return _rerun(state, playbook, at, runs, _nothing_at(at), _RUNS[runs], ALL_DIRTY, None)
     dirty = state.dirty
     if previous.hold_at(at):
         if not dirty:
             return previous
-        return _rerun(state, playbook, at, runs, previous.each, _readers(dirty), dirty, previous.active)
-    return _rerun(state, playbook, at, runs, previous.each, _due(previous.each, dirty, at), dirty, previous.active)
+        return _rerun(state, playbook, at, runs, list(previous.each), _readers(dirty, runs), dirty, previous.active)
+    return _rerun(state, playbook, at, runs, list(previous.each), _due(previous.each, dirty, at, runs), dirty,
+                  previous.active)
 
 
-def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, known: tuple[Answer, ...],
+def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, each: list[Answer],
            rerun: tuple[int, ...], dirty: int, active: list[Condition] | None) -> Answers:
-    """``known`` with the detectors at ``rerun`` run again at ``at``; ``active``: the conditions of
-    ``known`` (``None``: not known), kept when those detectors found the same conditions.
+    """The answers ``each`` (changed in place) with the detectors at ``rerun`` run again at ``at``;
+    ``active``: the conditions of ``each`` (``None``: not known), kept when those detectors found
+    the same conditions.
 
     A detector whose inputs are unchanged (not in ``dirty``) and whose own wake-up is ``at`` is
     told the conditions it found (:attr:`Findings.held`): they held until ``at``.
     """
-    each = list(known)
-    nurture = runs == "nurture"
     for i in rerun:
-        detector = _DETECTORS[i]
         _, until, before = each[i]
-        if nurture and detector not in NURTURE_DETECTORS:
-            conditions: list[Condition] = []
-            wake = None
-        else:
-            own = Findings(held=before if until == at and not dirty & _INPUTS[i] else ())
-            detector(state, playbook, at, own)
-            conditions, wake = own.active, own.next_wake
+        own = Findings(held=before if until == at and not dirty & _INPUTS[i] else ())
+        _DETECTORS[i](state, playbook, at, own)
+        conditions = own.active
         if conditions == before:
             conditions = before
         else:
             active = None
-        each[i] = (at, wake, conditions)
+        each[i] = (at, own.next_wake, conditions)
     if active is None:
         active = [condition for _, _, conditions in each for condition in conditions]
     earliest: datetime | None = None
