@@ -249,16 +249,20 @@ def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Fi
 def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
     view = view_of(playbook)
     times = state.buyer_engagement_times()
-    if _velocity_dropped(times, view, at):
+    if times and times[-1] <= at:  # no engagement after ``at`` (the usual case): the windows from two positions
+        recent_start = bisect_right(times, at - view.velocity_recent)
+        baseline_start = bisect_right(times, at - view.velocity_offsets[2])
+        if not _dropped(view, len(times) - recent_start, recent_start - baseline_start):
+            start = _velocity_next_drop(times, view, recent_start, baseline_start)
+            if start is not None:
+                found.wake_at(start)
+            return
+    elif not _velocity_dropped(times, view, at):
         wake_after(found, times, view.velocity_offsets, at)
-        # Dropped when last found and ever since (``held``): it started when it was found to.
-        found.active += found.held or _velocity_drop(times, view, at)
-    elif times and times[-1] <= at:  # no engagement after ``at``: wake when the drop would start
-        start = _velocity_next_drop(times, view, at)
-        if start is not None:
-            found.wake_at(start)
-    else:
-        wake_after(found, times, view.velocity_offsets, at)
+        return
+    wake_after(found, times, view.velocity_offsets, at)
+    # Dropped when last found and ever since (``held``): it started when it was found to.
+    found.active += found.held or _velocity_drop(times, view, at)
 
 
 def _velocity_drop(times: list[datetime], view: PlaybookView, at: datetime) -> list[Condition]:
@@ -280,48 +284,48 @@ def _rates(times: list[datetime], view: PlaybookView, x: datetime) -> tuple[int,
 
     The windows (x - recent - baseline, x - recent] and (x - recent, x], from three positions.
     """
-    d = view.playbook.detectors
     now, recent_start = bisect_right(times, x), bisect_right(times, x - view.velocity_recent)
     baseline_start = bisect_right(times, x - view.velocity_offsets[2])
     recent, baseline = now - recent_start, recent_start - baseline_start
-    return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
+    return baseline, recent / view.velocity_recent_weeks, baseline / view.velocity_baseline_weeks
 
 
-def _velocity_next_drop(times: list[datetime], view: PlaybookView, at: datetime) -> datetime | None:
-    """The first moment after ``at`` velocity drops if no engagement comes (every one is by ``at``).
+def _dropped(view: PlaybookView, recent: int, baseline: int) -> bool:
+    """Whether ``recent`` engagements in the recent window against ``baseline`` in the baseline one are a drop."""
+    return baseline >= view.velocity_min_baseline and recent / view.velocity_recent_weeks < (
+        view.velocity_drop_ratio * (baseline / view.velocity_baseline_weeks))
+
+
+def _velocity_dropped(times: list[datetime], view: PlaybookView, x: datetime) -> bool:
+    baseline, recent_rate, baseline_rate = _rates(times, view, x)
+    return baseline >= view.velocity_min_baseline and recent_rate < view.velocity_drop_ratio * baseline_rate
+
+
+def _velocity_next_drop(times: list[datetime], view: PlaybookView, recent_start: int,
+                        baseline_start: int) -> datetime | None:
+    """The first moment velocity drops if no engagement comes, given where the recent and the
+    baseline windows start now (every engagement is in the past).
 
     Without new engagement the windows change only as engagements age: one leaving the recent
     window joins the baseline one (fewer recent, more baseline: a drop may start), one leaving
     the baseline window only lowers the baseline (a drop cannot start). So a drop can start only
-    as a recent engagement leaves the recent window; at that moment the counts are those of
-    :func:`_rates`. The baseline never holds more than the engagements of both windows at ``at``,
-    so a moment with too many recent ones for even that baseline is passed over.
+    as a recent engagement leaves the recent window. The baseline never holds more than the
+    engagements of both windows now, so a moment with too many recent ones for even that
+    baseline is passed over.
     """
-    d = view.playbook.detectors
-    recent_span, full_span = view.velocity_recent, view.velocity_offsets[2]
-    end, oldest = len(times), bisect_right(times, at - full_span)
-    if end - oldest < d.velocity_min_baseline:
+    end = len(times)
+    if end - baseline_start < view.velocity_min_baseline:
         return None  # the baseline window can never hold enough
-    recent_weeks, baseline_weeks = d.velocity_recent_days / 7, d.velocity_baseline_days / 7
-    ceiling = d.velocity_drop_ratio * ((end - oldest) / baseline_weeks)
-    for leaving in range(bisect_right(times, at - recent_span), end):
+    ceiling = view.velocity_drop_ratio * ((end - baseline_start) / view.velocity_baseline_weeks)
+    recent_span, full_span = view.velocity_recent, view.velocity_offsets[2]
+    for leaving in range(recent_start, end):
         recent = end - leaving - 1
-        if recent / recent_weeks >= ceiling or (recent and times[leaving + 1] == times[leaving]):
+        if recent / view.velocity_recent_weeks >= ceiling or (recent and times[leaving + 1] == times[leaving]):
             continue  # too many recent ones, or not the last of the engagements leaving then
         moment = times[leaving] + recent_span
-        while times[oldest] <= moment - full_span:
-            oldest += 1
-        baseline = leaving + 1 - oldest
-        if baseline >= d.velocity_min_baseline and recent / recent_weeks < d.velocity_drop_ratio * (
-                baseline / baseline_weeks):
+        if _dropped(view, recent, leaving + 1 - bisect_right(times, moment - full_span, baseline_start)):
             return moment
     return None
-
-
-def _velocity_dropped(times: list[datetime], view: PlaybookView, x: datetime) -> bool:
-    d = view.playbook.detectors
-    baseline, recent_rate, baseline_rate = _rates(times, view, x)
-    return baseline >= d.velocity_min_baseline and recent_rate < d.velocity_drop_ratio * baseline_rate
 
 
 DETECTORS: tuple[Callable[[DealState, Playbook, datetime, Findings], None], ...] = (

@@ -14,7 +14,7 @@ gives; ``tests/unit/test_incremental.py`` checks it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 from processors.core.detection.detectors import (
@@ -62,30 +62,31 @@ DETECTOR_INPUTS: tuple[tuple[Detector, int], ...] = (
 _DETECTORS = tuple(detector for detector, _ in DETECTOR_INPUTS)
 _INPUTS = tuple(reads for _, reads in DETECTOR_INPUTS)
 
-Answer = tuple[datetime, "datetime | None", list[Condition]]
-"""One detector's answer: the moment it was found at, its next wake-up, the conditions active."""
+NEVER = datetime.max.replace(tzinfo=timezone.utc)
+"""The wake-up of an answer that holds for good (so the earliest wake-up is one ``min``)."""
 
 
 class Answers(NamedTuple):
-    """Every detector's latest answer for one deal, and what they add up to."""
+    """Every detector's latest answer for one deal, and what they add up to.
+
+    Per detector of :data:`DETECTOR_INPUTS`, in its order: its next wake-up (:data:`NEVER` if
+    none) and the conditions it found active; each answer holds from when it was found (at the
+    latest ``found_at``) until its wake-up, while its inputs do not change.
+    """
 
     playbook: Playbook
-    each: tuple[Answer, ...]
-    """Per detector of :data:`DETECTOR_INPUTS`, in its order."""
-    active: list[Condition]
-    """The conditions of every answer, in detector order (never changed in place). While a
-    detector that re-ran found the same conditions, the new answers share this very list, so
-    ``answers.active is before.active`` tells that no condition changed."""
-    found_at: datetime
-    """The latest moment one of the answers was found at (they hold from there on)."""
-    wake: datetime | None
-    """The earliest wake-up of the answers (they hold until then)."""
     runs: str
-    """Which detectors ran (:func:`processors.core.detection.detectors.runs_for`); a change re-runs all."""
-
-    def hold_at(self, at: datetime) -> bool:
-        """Whether every answer holds at ``at`` (given that no input changed)."""
-        return self.found_at <= at and (self.wake is None or at < self.wake)
+    """Which detectors run (:func:`processors.core.detection.detectors.runs_for`); a change re-runs all."""
+    found_at: datetime
+    """The latest moment one of the answers was found at."""
+    wakes: tuple[datetime, ...]
+    conditions: tuple[list[Condition], ...]
+    active: list[Condition]
+    """The conditions of every answer, in detector order (never changed in place). While the
+    detectors that re-ran found the same conditions, the new answers share this very list, so
+    ``answers.active is before.active`` tells that no condition changed."""
+    wake: datetime | None
+    """The earliest wake-up of the answers (they all hold until then)."""
 
 
 _RUNS: dict[str, tuple[int, ...]] = {
@@ -94,12 +95,10 @@ _RUNS: dict[str, tuple[int, ...]] = {
 }
 """The positions of the detectors a deal runs (:func:`processors.core.detection.detectors.runs_for`):
 in nurture only :data:`NURTURE_DETECTORS`; in an open stage the others, as the nurture detectors
-answer only in the nurture stage, which a playbook never has among its open stages."""
-
-
-def _nothing_at(at: datetime) -> list[Answer]:
-    """Every detector answering nothing, for good, from ``at`` on (those a deal does not run keep it)."""
-    return [(at, None, [])] * len(_DETECTORS)
+answer only in the nurture stage, which a playbook never has among its open stages. The
+detectors a deal does not run answer nothing, for good."""
+_NOTHING_KNOWN: tuple[tuple[datetime, ...], tuple[list[Condition], ...]] = (
+    (NEVER,) * len(_DETECTORS), ([],) * len(_DETECTORS))
 
 
 def _readers(dirty: int, runs: str) -> tuple[int, ...]:
@@ -114,65 +113,53 @@ def _readers(dirty: int, runs: str) -> tuple[int, ...]:
 _READERS: dict[str, dict[int, tuple[int, ...]]] = {runs: {} for runs in _RUNS}
 
 
-def _due(each: tuple[Answer, ...], dirty: int, at: datetime, runs: str) -> tuple[int, ...]:
-    """The positions of the answers that may not hold at ``at``: an input changed, or the moment
-    is outside the interval the answer holds for."""
-    due = []
-    for i in _RUNS[runs]:
-        found, until, _ = each[i]
-        if dirty & _INPUTS[i] or found > at or (until is not None and at >= until):
-            due.append(i)
-    return tuple(due)
-
-
 def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | None:
     """The detectors' answers at ``at``: ``state.answers`` itself when they all still hold.
 
     ``None`` for deals that have no conditions: not open. A deal in the parking stage runs only the
-    nurture detectors (the others answer nothing).
+    nurture detectors (the others answer nothing). A detector re-runs when one of its inputs
+    changed (``state.dirty``) or its wake-up came; all do for another playbook, or for a moment
+    before the answers were found.
     """
     runs = runs_for(state, playbook)
     if runs is None:
         return None
-    previous: Answers | None = state.answers
-    if previous is None or previous.playbook is not playbook or previous.runs != runs:
-        return _rerun(state, playbook, at, runs, _nothing_at(at), _RUNS[runs], ALL_DIRTY, None)
+    known: Answers | None = state.answers
+    if known is None or known.playbook is not playbook or known.runs != runs or at < known.found_at:
+        return _rerun(state, playbook, at, runs, *_NOTHING_KNOWN, _RUNS[runs], ALL_DIRTY, None)
     dirty = state.dirty
-    if previous.hold_at(at):
+    if known.wake is None or at < known.wake:
         if not dirty:
-            return previous
-        return _rerun(state, playbook, at, runs, list(previous.each), _readers(dirty, runs), dirty, previous.active)
-    return _rerun(state, playbook, at, runs, list(previous.each), _due(previous.each, dirty, at, runs), dirty,
-                  previous.active)
+            return known
+        rerun = _readers(dirty, runs)
+    else:
+        rerun = tuple(i for i in _RUNS[runs] if dirty & _INPUTS[i] or known.wakes[i] <= at)
+    return _rerun(state, playbook, at, runs, known.wakes, known.conditions, rerun, dirty, known.active)
 
 
-def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, each: list[Answer],
-           rerun: tuple[int, ...], dirty: int, active: list[Condition] | None) -> Answers:
-    """The answers ``each`` (changed in place) with the detectors at ``rerun`` run again at ``at``;
-    ``active``: the conditions of ``each`` (``None``: not known), kept when those detectors found
-    the same conditions.
+def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, wakes: tuple[datetime, ...],
+           conditions: tuple[list[Condition], ...], rerun: tuple[int, ...], dirty: int,
+           active: list[Condition] | None) -> Answers:
+    """The answers (``wakes``, ``conditions``) with the detectors at ``rerun`` run again at ``at``.
 
-    A detector whose inputs are unchanged (not in ``dirty``) and whose own wake-up is ``at`` is
-    told the conditions it found (:attr:`Findings.held`): they held until ``at``.
+    ``active``: the conditions of those answers (``None``: not known), kept when the detectors
+    found the same conditions again. A detector whose inputs are unchanged (not in ``dirty``) and
+    whose own wake-up is ``at`` is told the conditions it found (:attr:`Findings.held`): they
+    held until ``at``.
     """
+    new_wakes, new_conditions = list(wakes), list(conditions)
     for i in rerun:
-        _, until, before = each[i]
-        own = Findings(held=before if until == at and not dirty & _INPUTS[i] else ())
+        before = conditions[i]
+        own = Findings(held=before if wakes[i] == at and not dirty & _INPUTS[i] else ())
         _DETECTORS[i](state, playbook, at, own)
-        conditions = own.active
-        if conditions == before:
-            conditions = before
-        else:
-            active = None
-        each[i] = (at, own.next_wake, conditions)
+        new_wakes[i] = own.next_wake or NEVER
+        if own.active != before:
+            new_conditions[i], active = own.active, None
     if active is None:
-        active = [condition for _, _, conditions in each for condition in conditions]
-    earliest: datetime | None = None
-    for _, until, _ in each:
-        if until is not None and (earliest is None or until < earliest):
-            earliest = until
-    # Something re-ran (else every answer would hold), so the latest answer was found at ``at``.
-    return Answers(playbook, tuple(each), active, at, earliest, runs)
+        active = [condition for found in new_conditions for condition in found]
+    earliest = min(new_wakes)
+    return Answers(playbook, runs, at, tuple(new_wakes), tuple(new_conditions), active,
+                   earliest if earliest != NEVER else None)
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
