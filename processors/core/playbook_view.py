@@ -51,6 +51,10 @@ class PlaybookView:
     velocity_baseline: timedelta
     velocity_offsets: tuple[timedelta, timedelta, timedelta]
     """0, the recent span, and the recent plus the baseline span: where the velocity windows start."""
+    velocity_recent_weeks: float
+    velocity_baseline_weeks: float
+    velocity_drop_ratio: float
+    velocity_min_baseline: int
     momentum_repeat: timedelta
     new_stakeholder_after: timedelta
     coaching: dict[tuple[str, str | None], AlertCoaching]
@@ -84,6 +88,8 @@ def _build(playbook: Playbook) -> PlaybookView:
         single_threaded_window=timedelta(days=d.single_threaded_window_days),
         velocity_recent=recent, velocity_baseline=baseline,
         velocity_offsets=(timedelta(0), recent, recent + baseline),
+        velocity_recent_weeks=d.velocity_recent_days / 7, velocity_baseline_weeks=d.velocity_baseline_days / 7,
+        velocity_drop_ratio=d.velocity_drop_ratio, velocity_min_baseline=d.velocity_min_baseline,
         momentum_repeat=timedelta(days=d.momentum_repeat_days),
         new_stakeholder_after=timedelta(days=d.new_stakeholder_after_days),
         coaching={(c.alert, c.rule): AlertCoaching(next_best_action=c.next_best_action, questions=list(c.questions))

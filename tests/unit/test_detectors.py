@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from processors.core.detection.detectors import _velocity_dropped, velocity
+from processors.core.detection.findings import Findings
+from processors.core.playbook_view import view_of
+from processors.core.state import BuyerEngagement, DealState
+from processors.playbooks.loader import default_playbook
 from tests.builders import (
     DISCOVERY,
     T0,
@@ -223,6 +231,25 @@ def test_velocity_drop_against_the_four_weeks_before() -> None:
     assert alerts[0].raised_at == at(first) and alerts[1].resolved_at == at(last)
     assert alerts[0].details["recent_per_week"] < 0.5 * alerts[0].details["baseline_per_week"]
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 60 * 24), max_size=25), st.integers(0, 20 * 24))
+def test_velocity_wakes_when_a_drop_first_starts(hours: list[int], after_last: int) -> None:
+    """Without new engagement, velocity wakes at the first moment a window change makes it a drop."""
+    playbook = default_playbook()
+    view = view_of(playbook)
+    times = sorted(T0 + timedelta(hours=h) for h in hours)
+    now = (times[-1] if times else T0) + timedelta(hours=after_last)
+    state = DealState(deal_id="d1", status="open", stage="proposal",
+                      buyer_engagements=[BuyerEngagement(at=t) for t in times])
+    found = Findings()
+    velocity(state, playbook, now, found)
+    if found.active:
+        return
+    changes = sorted({t + offset for t in times for offset in view.velocity_offsets if t + offset > now})
+    expected = next((moment for moment in changes if _velocity_dropped(times, view, moment)), None)
+    assert found.next_wake == expected
 
 def test_momentum_signals() -> None:
     deal = Deal()

@@ -107,14 +107,18 @@ def ghosting(state: DealState, playbook: Playbook, at: datetime, found: Findings
 
 # -- stakeholders ([B2], [M1]) -----------------------------------------------------------
 def single_threaded(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
-    d, view = playbook.detectors, view_of(playbook)
+    view = view_of(playbook)
     stage = view.stages.get(state.stage or "")
     if stage is None or not stage.single_threaded:
         return
-    window = view.single_threaded_window
-    if not _single_threaded_now(state.buyer_engagements, state.buyer_engagement_times(), window,
-                                d.single_threaded_min_engagements, at, found):
-        return
+    if _single_threaded_now(state.buyer_engagements, state.buyer_engagement_times(), view.single_threaded_window,
+                            playbook.detectors.single_threaded_min_engagements, at, found):
+        _single_threaded_since(state, view, at, found)
+
+
+def _single_threaded_since(state: DealState, view: PlaybookView, at: datetime, found: Findings) -> None:
+    """The condition of :func:`single_threaded`, found by walking back to when it started."""
+    d, window = view.playbook.detectors, view.single_threaded_window
     engagements = [e for e in state.buyer_engagements if e.contacts]
     times = [e.at for e in engagements]
 
@@ -244,27 +248,35 @@ def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Fi
 # -- velocity --------------------------------------------------------------------------------
 def velocity(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:
     view = view_of(playbook)
-    offsets = view.velocity_offsets
     times = state.buyer_engagement_times()
-    if not _velocity_dropped(times, view, at):
-        if times and times[-1] <= at:  # no engagement after ``at``: wake when the drop would start
-            start = _velocity_next_drop(times, view, at)
+    if times and times[-1] <= at:  # no engagement after ``at`` (the usual case): the windows from two positions
+        recent_start = bisect_right(times, at - view.velocity_recent)
+        baseline_start = bisect_right(times, at - view.velocity_offsets[2])
+        if not _dropped(view, len(times) - recent_start, recent_start - baseline_start):
+            start = _velocity_next_drop(times, view, recent_start, baseline_start)
             if start is not None:
                 found.wake_at(start)
-        else:
-            wake_after(found, times, offsets, at)
+            return
+    elif not _velocity_dropped(times, view, at):
+        wake_after(found, times, view.velocity_offsets, at)
         return
-    wake_after(found, times, offsets, at)
+    wake_after(found, times, view.velocity_offsets, at)
+    # Dropped when last found and ever since (``held``): it started when it was found to.
+    found.active += found.held or _velocity_drop(times, view, at)
+
+
+def _velocity_drop(times: list[datetime], view: PlaybookView, at: datetime) -> list[Condition]:
+    """The condition of a velocity dropped at ``at``, found by walking back to when it started."""
 
     def active_at(x: datetime) -> bool:
         return _velocity_dropped(times, view, x)
 
-    since = since_by_walk(active_at, shifted_descending(times, offsets, at), at)
-    if since is not None:
-        _, recent_rate, baseline_rate = _rates(times, view, since)
-        found.active.append(Condition("velocity.dropped", "warning", since, "velocity",
-                                      {"recent_per_week": round(recent_rate, 3),
-                                       "baseline_per_week": round(baseline_rate, 3)}))
+    since = since_by_walk(active_at, shifted_descending(times, view.velocity_offsets, at), at)
+    if since is None:
+        return []
+    _, recent_rate, baseline_rate = _rates(times, view, since)
+    return [Condition("velocity.dropped", "warning", since, "velocity",
+                      {"recent_per_week": round(recent_rate, 3), "baseline_per_week": round(baseline_rate, 3)})]
 
 
 def _rates(times: list[datetime], view: PlaybookView, x: datetime) -> tuple[int, float, float]:
@@ -272,45 +284,48 @@ def _rates(times: list[datetime], view: PlaybookView, x: datetime) -> tuple[int,
 
     The windows (x - recent - baseline, x - recent] and (x - recent, x], from three positions.
     """
-    d = view.playbook.detectors
     now, recent_start = bisect_right(times, x), bisect_right(times, x - view.velocity_recent)
     baseline_start = bisect_right(times, x - view.velocity_offsets[2])
     recent, baseline = now - recent_start, recent_start - baseline_start
-    return baseline, recent / (d.velocity_recent_days / 7), baseline / (d.velocity_baseline_days / 7)
+    return baseline, recent / view.velocity_recent_weeks, baseline / view.velocity_baseline_weeks
 
 
-def _velocity_next_drop(times: list[datetime], view: PlaybookView, at: datetime) -> datetime | None:
-    """The first moment after ``at`` velocity drops if no engagement comes (every one is by ``at``).
-
-    Walks forward through the moments the windows change (an engagement leaving the recent
-    window for the baseline one, or leaving the baseline one), keeping the two counts as
-    :func:`_rates` would find them there; the same comparison decides.
-    """
-    d = view.playbook.detectors
-    recent_span, full_span = view.velocity_recent, view.velocity_offsets[2]
-    first_recent, first_baseline = bisect_right(times, at - recent_span), bisect_right(times, at - full_span)
-    recent, baseline = len(times) - first_recent, first_recent - first_baseline
-    if recent + baseline < d.velocity_min_baseline:
-        return None  # the baseline window can never hold enough
-    i, j, end = first_recent, first_baseline, len(times)
-    recent_weeks, baseline_weeks = d.velocity_recent_days / 7, d.velocity_baseline_days / 7
-    while i < end or j < end:
-        moment = min(times[i] + recent_span if i < end else times[j] + full_span,
-                     times[j] + full_span if j < end else times[i] + recent_span)
-        while i < end and times[i] + recent_span == moment:
-            i, recent, baseline = i + 1, recent - 1, baseline + 1
-        while j < end and times[j] + full_span == moment:
-            j, baseline = j + 1, baseline - 1
-        if baseline >= d.velocity_min_baseline and recent / recent_weeks < d.velocity_drop_ratio * (
-                baseline / baseline_weeks):
-            return moment
-    return None
+def _dropped(view: PlaybookView, recent: int, baseline: int) -> bool:
+    """Whether ``recent`` engagements in the recent window against ``baseline`` in the baseline one are a drop."""
+    return baseline >= view.velocity_min_baseline and recent / view.velocity_recent_weeks < (
+        view.velocity_drop_ratio * (baseline / view.velocity_baseline_weeks))
 
 
 def _velocity_dropped(times: list[datetime], view: PlaybookView, x: datetime) -> bool:
-    d = view.playbook.detectors
     baseline, recent_rate, baseline_rate = _rates(times, view, x)
-    return baseline >= d.velocity_min_baseline and recent_rate < d.velocity_drop_ratio * baseline_rate
+    return baseline >= view.velocity_min_baseline and recent_rate < view.velocity_drop_ratio * baseline_rate
+
+
+def _velocity_next_drop(times: list[datetime], view: PlaybookView, recent_start: int,
+                        baseline_start: int) -> datetime | None:
+    """The first moment velocity drops if no engagement comes, given where the recent and the
+    baseline windows start now (every engagement is in the past).
+
+    Without new engagement the windows change only as engagements age: one leaving the recent
+    window joins the baseline one (fewer recent, more baseline: a drop may start), one leaving
+    the baseline window only lowers the baseline (a drop cannot start). So a drop can start only
+    as a recent engagement leaves the recent window. The baseline never holds more than the
+    engagements of both windows now, so a moment with too many recent ones for even that
+    baseline is passed over.
+    """
+    end = len(times)
+    if end - baseline_start < view.velocity_min_baseline:
+        return None  # the baseline window can never hold enough
+    ceiling = view.velocity_drop_ratio * ((end - baseline_start) / view.velocity_baseline_weeks)
+    recent_span, full_span = view.velocity_recent, view.velocity_offsets[2]
+    for leaving in range(recent_start, end):
+        recent = end - leaving - 1
+        if recent / view.velocity_recent_weeks >= ceiling or (recent and times[leaving + 1] == times[leaving]):
+            continue  # too many recent ones, or not the last of the engagements leaving then
+        moment = times[leaving] + recent_span
+        if _dropped(view, recent, leaving + 1 - bisect_right(times, moment - full_span, baseline_start)):
+            return moment
+    return None
 
 
 DETECTORS: tuple[Callable[[DealState, Playbook, datetime, Findings], None], ...] = (

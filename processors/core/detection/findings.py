@@ -4,7 +4,7 @@ helpers the windowed detectors share to find when a condition became true."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -34,11 +34,14 @@ class Condition:
         return f"{self.type}/{self.rule or '-'}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Findings:
     active: list[Condition] = field(default_factory=list)
     next_wake: datetime | None = None
     """The earliest moment after the evaluation at which a condition may change."""
+    held: Sequence[Condition] = ()
+    """The conditions the detector found before, when they held until now: its inputs are
+    unchanged and this is its own wake-up (see :mod:`processors.core.detection.incremental`)."""
 
     def wake_at(self, moment: datetime) -> None:
         if self.next_wake is None or moment < self.next_wake:

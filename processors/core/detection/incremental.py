@@ -14,8 +14,8 @@ gives; ``tests/unit/test_incremental.py`` checks it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from processors.core.detection.detectors import (
     NURTURE_DETECTORS,
@@ -60,85 +60,106 @@ DETECTOR_INPUTS: tuple[tuple[Detector, int], ...] = (
 )
 """Every detector of :data:`processors.core.detection.detectors.DETECTORS`, in its order, with its inputs."""
 _DETECTORS = tuple(detector for detector, _ in DETECTOR_INPUTS)
+_INPUTS = tuple(reads for _, reads in DETECTOR_INPUTS)
 
-Answer = tuple[datetime, "datetime | None", list[Condition]]
-"""One detector's answer: the moment it was found at, its next wake-up, the conditions active."""
+NEVER = datetime.max.replace(tzinfo=timezone.utc)
+"""The wake-up of an answer that holds for good (so the earliest wake-up is one ``min``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Answers:
-    """Every detector's latest answer for one deal, and what they add up to."""
+class Answers(NamedTuple):
+    """Every detector's latest answer for one deal, and what they add up to.
+
+    Per detector of :data:`DETECTOR_INPUTS`, in its order: its next wake-up (:data:`NEVER` if
+    none) and the conditions it found active; each answer holds from when it was found (at the
+    latest ``found_at``) until its wake-up, while its inputs do not change.
+    """
 
     playbook: Playbook
-    each: tuple[Answer, ...]
-    """Per detector of :data:`DETECTOR_INPUTS`, in its order."""
-    active: list[Condition]
-    """The conditions of every answer, in detector order (never changed in place)."""
-    found_at: datetime
-    """The latest moment one of the answers was found at (they hold from there on)."""
-    wake: datetime | None
-    """The earliest wake-up of the answers (they hold until then)."""
     runs: str
-    """Which detectors ran (:func:`processors.core.detection.detectors.runs_for`); a change re-runs all."""
+    """Which detectors run (:func:`processors.core.detection.detectors.runs_for`); a change re-runs all."""
+    found_at: datetime
+    """The latest moment one of the answers was found at."""
+    wakes: tuple[datetime, ...]
+    conditions: tuple[list[Condition], ...]
+    active: list[Condition]
+    """The conditions of every answer, in detector order (never changed in place). While the
+    detectors that re-ran found the same conditions, the new answers share this very list, so
+    ``answers.active is before.active`` tells that no condition changed."""
+    wake: datetime | None
+    """The earliest wake-up of the answers (they all hold until then)."""
 
-    def hold_at(self, at: datetime) -> bool:
-        """Whether every answer holds at ``at`` (given that no input changed)."""
-        return self.found_at <= at and (self.wake is None or at < self.wake)
+
+_RUNS: dict[str, tuple[int, ...]] = {
+    "open": tuple(i for i, detector in enumerate(_DETECTORS) if detector not in NURTURE_DETECTORS),
+    "nurture": tuple(i for i, detector in enumerate(_DETECTORS) if detector in NURTURE_DETECTORS),
+}
+"""The positions of the detectors a deal runs (:func:`processors.core.detection.detectors.runs_for`):
+in nurture only :data:`NURTURE_DETECTORS`; in an open stage the others, as the nurture detectors
+answer only in the nurture stage, which a playbook never has among its open stages. The
+detectors a deal does not run answer nothing, for good."""
+_NOTHING_KNOWN: tuple[tuple[datetime, ...], tuple[list[Condition], ...]] = (
+    (NEVER,) * len(_DETECTORS), ([],) * len(_DETECTORS))
 
 
-_UNKNOWN: Answer = (datetime.max.replace(tzinfo=timezone.utc), None, [])
-"""A placeholder answer found after every moment, so never used."""
-_NONE_KNOWN = (_UNKNOWN,) * len(DETECTOR_INPUTS)
-
-
-def _readers(dirty: int) -> tuple[int, ...]:
-    """The positions of the detectors that read a field marked in ``dirty``."""
-    readers = _READERS.get(dirty)
+def _readers(dirty: int, runs: str) -> tuple[int, ...]:
+    """The positions of the detectors of ``runs`` that read a field marked in ``dirty``."""
+    known = _READERS[runs]
+    readers = known.get(dirty)
     if readers is None:
-        readers = _READERS[dirty] = tuple(i for i, (_, reads) in enumerate(DETECTOR_INPUTS) if dirty & reads)
+        readers = known[dirty] = tuple(i for i in _RUNS[runs] if dirty & _INPUTS[i])
     return readers
 
 
-_READERS: dict[int, tuple[int, ...]] = {}
+_READERS: dict[str, dict[int, tuple[int, ...]]] = {runs: {} for runs in _RUNS}
 
 
 def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | None:
     """The detectors' answers at ``at``: ``state.answers`` itself when they all still hold.
 
     ``None`` for deals that have no conditions: not open. A deal in the parking stage runs only the
-    nurture detectors (the others answer nothing).
+    nurture detectors (the others answer nothing). A detector re-runs when one of its inputs
+    changed (``state.dirty``) or its wake-up came; all do for another playbook, or for a moment
+    before the answers were found.
     """
     runs = runs_for(state, playbook)
     if runs is None:
         return None
-    previous: Answers | None = state.answers
-    if previous is None or previous.playbook is not playbook or previous.runs != runs:
-        each, rerun = list(_NONE_KNOWN), _readers(ALL_DIRTY)
-    elif previous.hold_at(at):
-        if not state.dirty:
-            return previous
-        each, rerun = list(previous.each), _readers(state.dirty)
-    else:  # some answers are due (or were found later): check each
-        each, dirty = list(previous.each), state.dirty
-        rerun = tuple(i for i, ((_, reads), (found, until, _)) in enumerate(zip(DETECTOR_INPUTS, each, strict=True))
-                      if dirty & reads or found > at or (until is not None and at >= until))
-    nurture = runs == "nurture"
+    known: Answers | None = state.answers
+    if known is None or known.playbook is not playbook or known.runs != runs or at < known.found_at:
+        return _rerun(state, playbook, at, runs, *_NOTHING_KNOWN, _RUNS[runs], ALL_DIRTY, None)
+    dirty = state.dirty
+    if known.wake is None or at < known.wake:
+        if not dirty:
+            return known
+        rerun = _readers(dirty, runs)
+    else:
+        rerun = tuple(i for i in _RUNS[runs] if dirty & _INPUTS[i] or known.wakes[i] <= at)
+    return _rerun(state, playbook, at, runs, known.wakes, known.conditions, rerun, dirty, known.active)
+
+
+def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, wakes: tuple[datetime, ...],
+           conditions: tuple[list[Condition], ...], rerun: tuple[int, ...], dirty: int,
+           active: list[Condition] | None) -> Answers:
+    """The answers (``wakes``, ``conditions``) with the detectors at ``rerun`` run again at ``at``.
+
+    ``active``: the conditions of those answers (``None``: not known), kept when the detectors
+    found the same conditions again. A detector whose inputs are unchanged (not in ``dirty``) and
+    whose own wake-up is ``at`` is told the conditions it found (:attr:`Findings.held`): they
+    held until ``at``.
+    """
+    new_wakes, new_conditions = list(wakes), list(conditions)
     for i in rerun:
-        detector = _DETECTORS[i]
-        if nurture and detector not in NURTURE_DETECTORS:
-            each[i] = (at, None, [])
-            continue
-        own = Findings()
-        detector(state, playbook, at, own)
-        each[i] = (at, own.next_wake, own.active)
-    active: list[Condition] = []
-    wake: datetime | None = None
-    for _, until, conditions in each:
-        active += conditions
-        if until is not None and (wake is None or until < wake):
-            wake = until
-    # Something re-ran (else every answer would hold), so the latest answer was found at ``at``.
-    return Answers(playbook, tuple(each), active, at, wake, runs)
+        before = conditions[i]
+        own = Findings(held=before if wakes[i] == at and not dirty & _INPUTS[i] else ())
+        _DETECTORS[i](state, playbook, at, own)
+        new_wakes[i] = own.next_wake or NEVER
+        if own.active != before:
+            new_conditions[i], active = own.active, None
+    if active is None:
+        active = [condition for found in new_conditions for condition in found]
+    earliest = min(new_wakes)
+    return Answers(playbook, runs, at, tuple(new_wakes), tuple(new_conditions), active,
+                   earliest if earliest != NEVER else None)
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from processors.core.detection.detectors import Condition
-from processors.core.detection.incremental import answers_at
+from processors.core.detection.incremental import Answers, answers_at
 from processors.core.ids import condition_alert_id
 from processors.core.playbook_view import addressing, coaching_for, for_owner
 from processors.core.state import DealState, OpenAlert
@@ -117,21 +117,13 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
     return alerts
 
 
-def _snooze_due(open_alerts: dict[str, OpenAlert], at: datetime) -> bool:
-    """Whether the snooze of an open alert has ended by ``at`` (it comes back, or is updated)."""
-    for entry in open_alerts.values():
-        until = entry.alert.snoozed_until
-        if until is not None and until <= at:
-            return True
-    return False
-
-
-def _snooze_end(open_alerts: dict[str, OpenAlert], after: datetime) -> datetime | None:
-    """The first moment after ``after`` a snooze of an open alert ends."""
+def _snooze_end(open_alerts: dict[str, OpenAlert], after: datetime | None = None) -> datetime | None:
+    """The first moment (after ``after``, if given) a snooze of an open alert ends: it comes
+    back then, or is updated."""
     end: datetime | None = None
     for entry in open_alerts.values():
         until = entry.alert.snoozed_until
-        if until is not None and until > after and (end is None or until < end):
+        if until is not None and (after is None or until > after) and (end is None or until < end):
             end = until
     return end
 
@@ -148,21 +140,28 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
     The next wake-up moment found on the way is kept in the state (``wake``) until a fact
     changes the deal, so the deadline index and ``advance`` need not evaluate again; the
     detectors' answers are kept too (``answers``), so the next evaluation re-runs only the
-    detectors whose inputs changed or whose wake-up came.
+    detectors whose inputs changed or whose wake-up came. The open alerts always follow the
+    kept answers' conditions, so they are reconciled only when a condition changed (or a
+    snooze ended).
     """
+    known: Answers | None = state.answers
     answers = answers_at(state, playbook, at)
     update: dict[str, Any] = {}
     alerts: list[Alert] = []
-    if answers is None or answers is not state.answers or state.dirty or _snooze_due(state.open_alerts, at):
-        # Otherwise nothing changed since the evaluation that found these answers, and the open
-        # alerts are the ones it left: nothing to raise, update or resolve.
-        if answers is not None:
+    snooze_end = _snooze_end(state.open_alerts) if state.open_alerts else None
+    snooze_over = snooze_end is not None and snooze_end <= at
+    if answers is None:
+        alerts = _reconcile(state, [], at, update, playbook)
+    else:
+        if answers is not known:
             update["answers"], update["dirty"] = answers, 0
-        alerts = _reconcile(state, answers.active if answers is not None else [], at, update, playbook)
+        if known is None or answers.active is not known.active or snooze_over:
+            alerts = _reconcile(state, answers.active, at, update, playbook)
+    if "open_alerts" in update:
+        snooze_end = _snooze_end(update["open_alerts"])
     evaluated_at = max(at, state.evaluated_at or at)
     update["evaluated_at"] = evaluated_at
     update["wake_known"] = evaluated_at == at
-    snooze_end = _snooze_end(update.get("open_alerts", state.open_alerts), at)
     wake = _earliest(answers.wake if answers is not None else None, snooze_end)
     update["wake"] = wake if evaluated_at == at else None
     return alerts, state.updated(update)
