@@ -15,6 +15,12 @@ CALL = ('{"event_id":"e1","type":"call.logged","deal_id":"d1","occurred_at":"202
         '"contact_id":"c","direction":"outbound","connected":true,"duration_minutes":%s%s}')
 OK = CALL % ("1", "")
 ENVELOPE = '"event_id":"e","deal_id":"d","occurred_at":"2026-08-03T00:00:00Z"'
+
+
+def _enveloped(fields: str) -> str:
+    return "{" + ENVELOPE + "," + fields + "}"
+
+
 CREATE = '{%s,"type":"deal.create","name":"n","owner_id":"o","amount":%s,"close_date":"2026-10-06"}'
 
 TRICKY = [
@@ -47,17 +53,17 @@ TRICKY = [
     OK.replace('"2026-08-03T00:32:18.952830+00:00"', "1785000000"),
     OK.replace('"2026-08-03T00:32:18.952830+00:00"', "1785000000.5"),
     OK.replace('"2026-08-03T00:32:18.952830+00:00"', '"1785000000"'),
-    '{%s,"type":"meeting.held","duration_minutes":30,"attendees":[{"contact_id":"a","role":"champion"},'
-    '{"contact_id":"b"}]}' % ENVELOPE,
-    '{%s,"type":"meeting.held","duration_minutes":30,"attendees":[{"contact_id":"a","x":NaN}]}' % ENVELOPE,
-    '{%s,"type":"meeting.scheduled","scheduled_for":"2026-08-05T10:00:00+02:00","initiated_by":"buyer",'
-    '"contact_ids":["a","b"]}' % ENVELOPE,
-    '{%s,"type":"alert.snooze","alert_id":"a","until":"2026-08-05T10:00:00+02:00","snoozed_by":"x"}' % ENVELOPE,
-    '{%s,"type":"blocker.record","blocker_id":"b","code":"c","description":"d","identified_by":"i",'
-    '"resolution":{"owner":"o","action":"a","due_date":"2026-09-01"}}' % ENVELOPE,
-    '{%s,"type":"evidence.record","criterion":"c","evidence":{"kind":"email","reference":"r"},'
-    '"recorded_by":"x"}' % ENVELOPE,
-    '{%s,"type":"deal.update","amount":1e2,"next_step":{"description":"d","due_date":"2026-09-01"}}' % ENVELOPE,
+    _enveloped('"type":"meeting.held","duration_minutes":30,"attendees":[{"contact_id":"a","role":"champion"},'
+               '{"contact_id":"b"}]'),
+    _enveloped('"type":"meeting.held","duration_minutes":30,"attendees":[{"contact_id":"a","x":NaN}]'),
+    _enveloped('"type":"meeting.scheduled","scheduled_for":"2026-08-05T10:00:00+02:00","initiated_by":"buyer",'
+               '"contact_ids":["a","b"]'),
+    _enveloped('"type":"alert.snooze","alert_id":"a","until":"2026-08-05T10:00:00+02:00","snoozed_by":"x"'),
+    _enveloped('"type":"blocker.record","blocker_id":"b","code":"c","description":"d","identified_by":"i",'
+               '"resolution":{"owner":"o","action":"a","due_date":"2026-09-01"}'),
+    _enveloped('"type":"evidence.record","criterion":"c","evidence":{"kind":"email","reference":"r"},'
+               '"recorded_by":"x"'),
+    _enveloped('"type":"deal.update","amount":1e2,"next_step":{"description":"d","due_date":"2026-09-01"}'),
     *(CREATE % (ENVELOPE, amount) for amount in
       ("1e2", "12.50", "58900.0", "58900", '"12.50"', "0.10", "1234567890123456.12", "-1", "1e400")),
 ]
