@@ -65,8 +65,11 @@ def refuse_unless_open(ctx: Context, target: str | None, notify: bool = True) ->
 
 
 def _evidence_from_engagement(ctx: Context, engagement: dict[str, Any], contacts: dict[str, str]) -> None:
+    met = criteria_met_by(engagement, ctx.playbook, contacts)
+    if not met:
+        return
     satisfied = ctx.state.satisfied() | {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
-    for criterion in criteria_met_by(engagement, ctx.playbook, contacts):
+    for criterion in met:
         if criterion in satisfied:
             continue
         kind = "meeting_notes" if engagement["type"] == "meeting.held" else (
