@@ -85,7 +85,7 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _refuse_oversized(raw: bytes | str) -> None:
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    size = len(raw) if isinstance(raw, bytes) or raw.isascii() else len(raw.encode())
     if size > MAX_MESSAGE_BYTES:
         raise InvalidMessage(f"message too large: {size} bytes (limit {MAX_MESSAGE_BYTES})", code="too_large")
 
