@@ -104,6 +104,10 @@ def _decode(raw: bytes | str) -> dict[str, Any]:
                              code="malformed_json") from None
     except RecursionError:
         raise InvalidMessage("malformed JSON: nested too deeply", code="malformed_json") from None
+    except InvalidMessage:
+        raise
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits())
+        raise InvalidMessage("malformed JSON: a number has too many digits", code="malformed_json") from None
     if not isinstance(data, dict):
         raise InvalidMessage(f"message is a JSON {type(data).__name__}, expected an object", code="not_an_object")
     return data

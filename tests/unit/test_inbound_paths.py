@@ -27,7 +27,8 @@ TRICKY = [
     OK, CALL % ("1", ',"x":NaN'), CALL % ("NaN", ""), CALL % ("Infinity", ""), CALL % ("1", ',"x":-Infinity'),
     CALL % ("1", ',"x":nan'), CALL % ("1", ',"x":inf'), CALL % ("1", ',"note":"NaN and Infinity"'),
     CALL % ("1e400", ""), CALL % ("-1e400", ""), CALL % ("1", ',"x":1e400'), CALL % ("1e-400", ""),
-    CALL % ("1", ',"x":' + "9" * 4300), CALL % ("1", ',"x":' + "9" * 100), CALL % ("9" * 4300, ""),
+    CALL % ("1", ',"x":' + "9" * 4300), CALL % ("1", ',"x":' + "9" * 4301), CALL % ("1", ',"x":' + "9" * 100),
+    CALL % ("9" * 4300, ""),
     CALL % ("0.1000000000000000055511151231257827021181583404541015625", ""), CALL % ("1e1", ""),
     CALL % ("-0.0", ""), CALL % ("-0", ""), CALL % ("1E2", ""), CALL % ('"7.5"', ""), CALL % ("7", ""),
     CALL % ("01", ""), CALL % ("+1", ""), CALL % ("1.", ""), CALL % (".5", ""),
@@ -81,8 +82,6 @@ def _checked(raw: bytes | str, kind: InboundKind | None) -> object:
         message = checked_parse(raw, kind)
     except InvalidMessage as exc:
         return ("refused", exc.code, exc.reason, exc.field)
-    except ValueError as exc:  # a 4,301-digit integer: the json module's own limit
-        return ("error", type(exc).__name__)
     return _value(message)
 
 
@@ -109,8 +108,6 @@ def test_parse_inbound_answers_as_the_checked_parse(raw: bytes | str) -> None:
         answer: object = _value(parse_inbound(raw))
     except InvalidMessage as exc:
         answer = ("refused", exc.code, exc.reason, exc.field)
-    except ValueError as exc:
-        answer = ("error", type(exc).__name__)
     assert answer == _checked(raw, None)
 
 
