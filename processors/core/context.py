@@ -10,7 +10,7 @@ from processors.core.ids import fact_id, message_alert_id
 from processors.core.playbook_view import addressing, coaching_for
 from processors.core.state import DealState
 from schemas.alerts import Alert
-from schemas.base import Severity
+from schemas.base import Severity, trusted
 from schemas.facts import CommandRejected, Fact, RejectionReason
 from schemas.inbound import Inbound
 from schemas.playbook import Playbook
@@ -26,8 +26,9 @@ class Context:
     alerts: list[Alert] = field(default_factory=list)
 
     def add(self, fact_type: type[Fact], **fields: Any) -> Fact:
-        """Append a fact caused by the current message, with a deterministic id."""
-        fact = fact_type(
+        """Append a fact caused by the current message, with a deterministic id (``fields``: validated values)."""
+        fact = trusted(
+            fact_type,
             event_id=fact_id(self.state.deal_id, self.message.event_id, len(self.facts)),
             deal_id=self.state.deal_id,
             occurred_at=self.message.occurred_at,
@@ -48,7 +49,8 @@ class Context:
         """Raise a notification: an alert caused once by the current message (never open)."""
         team, manager, addressed_to = addressing(self.playbook, self.state.owner_id, alert_type, severity)
         self.alerts.append(
-            Alert(
+            trusted(
+                Alert,
                 alert_id=message_alert_id(self.state.deal_id, alert_type, self.message.event_id),
                 type=alert_type,
                 deal_id=self.state.deal_id,

@@ -15,7 +15,7 @@ from processors.core.gates import (
     stages_to_clear,
 )
 from processors.core.momentum import signals
-from schemas.base import Evidence, NextStep
+from schemas.base import Evidence, NextStep, json_values, trusted
 from schemas.commands import (
     DealClose,
     DealCreate,
@@ -65,8 +65,11 @@ def refuse_unless_open(ctx: Context, target: str | None, notify: bool = True) ->
 
 
 def _evidence_from_engagement(ctx: Context, engagement: dict[str, Any], contacts: dict[str, str]) -> None:
+    met = criteria_met_by(engagement, ctx.playbook, contacts)
+    if not met:
+        return
     satisfied = ctx.state.satisfied() | {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
-    for criterion in criteria_met_by(engagement, ctx.playbook, contacts):
+    for criterion in met:
         if criterion in satisfied:
             continue
         kind = "meeting_notes" if engagement["type"] == "meeting.held" else (
@@ -75,7 +78,7 @@ def _evidence_from_engagement(ctx: Context, engagement: dict[str, Any], contacts
         ctx.add(
             EvidenceRecorded,
             criterion=criterion,
-            evidence=Evidence(kind=kind, reference=f"{engagement['type']} {engagement['event_id']}"),
+            evidence=trusted(Evidence, kind=kind, reference=f"{engagement['type']} {engagement['event_id']}"),
             recorded_by=engagement.get("source") or "engagement",
             source_event_id=engagement["event_id"],
         )
@@ -84,7 +87,7 @@ def _evidence_from_engagement(ctx: Context, engagement: dict[str, Any], contacts
 # -- engagement ---------------------------------------------------------------------------
 def engagement(ctx: Context) -> None:
     """Record engagement; once the deal is open, let it satisfy criteria (``[T4]``)."""
-    data = ctx.message.model_dump(mode="json")
+    data = json_values(ctx.message)
     is_open = ctx.state.exists and not ctx.state.is_terminal
     found = signals(ctx.state, data, ctx.message.occurred_at, ctx.playbook) if is_open else []
     ctx.add(EngagementRecorded, engagement_type=ctx.message.type, engagement=data, momentum=found)
@@ -147,7 +150,7 @@ def update(ctx: Context) -> None:
         new = getattr(msg, name)
         old = getattr(ctx.state, name)
         if new is not None and new != old:
-            changes[name] = FieldChange(old=_jsonable(old), new=_jsonable(new))
+            changes[name] = trusted(FieldChange, old=_jsonable(old), new=_jsonable(new))
     ctx.add(DealUpdated, changes=changes)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from operator import attrgetter
 from typing import IO, Any
 
 from processors.core import DealState, next_wake, process, tick
@@ -58,7 +59,7 @@ def read_messages(lines: Iterable[str], errors: IO[str]) -> tuple[list[Inbound],
     messages: list[Inbound] = []
     invalid = 0
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         try:
             messages.append(parse_inbound(line))
@@ -70,7 +71,7 @@ def read_messages(lines: Iterable[str], errors: IO[str]) -> tuple[list[Inbound],
 
 def event_time_order(messages: list[Inbound]) -> list[Inbound]:
     """Messages ordered by ``occurred_at``; ties keep file order (the sort is stable)."""
-    return sorted(messages, key=lambda message: message.occurred_at)
+    return sorted(messages, key=attrgetter("occurred_at"))
 
 
 @dataclass

@@ -65,3 +65,8 @@ def test_malformed_bytes_are_explained(raw: bytes, words: str) -> None:
 def test_oversized_messages_are_refused_unread() -> None:
     error = reason_for(b" " * (MAX_MESSAGE_BYTES + 1))
     assert "too large" in error.reason
+
+
+def test_an_integer_too_long_to_convert_is_a_malformed_message() -> None:
+    error = reason_for(b'{"type": "email.sent", "x": ' + b"9" * 5000 + b"}")
+    assert error.code == "malformed_json" and "too many digits" in error.reason
