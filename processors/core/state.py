@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field, model_validator
 
 from schemas.alerts import Alert
-from schemas.base import NextStep
+from schemas.base import NextStep, built_from
 
 Status = Literal["pending", "open", "won", "lost", "disqualified"]
 TERMINAL: frozenset[str] = frozenset({"won", "lost", "disqualified"})
@@ -105,7 +105,6 @@ class SeenIds:
 
 
 _ID_LIST = TypeAdapter(list[str])
-_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class EvidenceEntry(BaseModel):
@@ -126,7 +125,7 @@ class EvidenceEntry(BaseModel):
     @classmethod
     def of(cls, criterion: str, recorded_at: datetime, source_event_id: str) -> EvidenceEntry:
         """``EvidenceEntry(criterion=..., ...)`` from values already validated (a fact's), not validated again."""
-        return _trusted(cls, {"criterion": criterion, "recorded_at": recorded_at, "source_event_id": source_event_id,
+        return built_from(cls, {"criterion": criterion, "recorded_at": recorded_at, "source_event_id": source_event_id,
                               "valid": True}, _GIVEN_EVIDENCE)
 
 
@@ -141,7 +140,7 @@ class BuyerEngagement(BaseModel):
     @classmethod
     def of(cls, at: datetime, contacts: list[str]) -> BuyerEngagement:
         """``BuyerEngagement(at=at, contacts=contacts)`` from values already validated, not validated again."""
-        return _trusted(cls, {"at": at, "contacts": contacts}, _GIVEN_ENGAGEMENT)
+        return built_from(cls, {"at": at, "contacts": contacts}, _GIVEN_ENGAGEMENT)
 
 
 class OpenBlocker(BaseModel):
@@ -301,7 +300,7 @@ class DealState(BaseModel):
                 data["engagement_times"] = None
         if "evidence" in update:
             data["satisfied_criteria"] = _satisfied(update["evidence"])
-        return _trusted(DealState, data, _EVERY_FIELD)  # every field has its value (none is unset)
+        return built_from(DealState, data, _EVERY_FIELD)  # every field has its value (none is unset)
 
 
 def _bits_of(update: dict[str, Any]) -> int:
@@ -315,17 +314,6 @@ def _satisfied(evidence: list[EvidenceEntry]) -> frozenset[str]:
     return frozenset(entry.criterion for entry in evidence if entry.valid)
 
 
-def _trusted(model: type[_Model], data: dict[str, Any], fields_set: set[str]) -> _Model:
-    """A ``model`` with the field values ``data``, trusted (not validated): ``model_construct`` without its overhead."""
-    built = model.__new__(model)
-    _set(built, "__dict__", data)
-    _set(built, "__pydantic_extra__", None)
-    _set(built, "__pydantic_fields_set__", fields_set)
-    _set(built, "__pydantic_private__", None)
-    return built
-
-
-_set = object.__setattr__
 _EVERY_FIELD: set[str] = set(DealState.model_fields)
 _GIVEN_EVIDENCE = {"criterion", "recorded_at", "source_event_id"}
 _GIVEN_ENGAGEMENT = {"at", "contacts"}
