@@ -34,6 +34,7 @@ import psycopg
 from processors.config import Settings
 from processors.kafka.topics import ensure_contract_topics
 from processors.playbooks.loader import load_playbook
+from processors.stack.databases import drop_database
 from processors.tools.bench_kafka import baseline_rate, bench_settings, produce_lines
 from processors.tools.bench_latency import latency, percentiles
 from processors.tools.bench_projector import backtest_outputs, projector_rate
@@ -159,5 +160,4 @@ def deployment(base: Settings, settings: Settings, lines: list[str]) -> Iterator
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(30)
-        with psycopg.connect(base.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{settings.database_url.rpartition("/")[2]}" WITH (FORCE)')
+        drop_database(base.database_url, settings.database_url.rpartition("/")[2])

@@ -23,6 +23,7 @@ import psycopg
 from processors.config import Settings
 from processors.playbooks.loader import load_playbook
 from processors.replay.backtest import run_backtest
+from processors.stack.databases import drop_database
 
 
 def backtest_outputs(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -49,5 +50,4 @@ def projector_rate(base: Settings, outputs: list[tuple[str, dict[str, Any]]], ba
                  str(batch_size)], capture_output=True, text=True, timeout=1800, check=True)
         return float(result.stdout.split()[-1])
     finally:
-        with psycopg.connect(base.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        drop_database(base.database_url, database)

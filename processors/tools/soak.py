@@ -33,6 +33,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from processors.config import Settings
 from processors.kafka.clients import route
 from processors.kafka.topics import ensure_contract_topics
+from processors.stack.databases import drop_database
 from processors.tools.bench import machine, simulated_lines
 from processors.tools.bench_kafka import bench_settings
 from processors.tools.bench_kafka import committed_offsets as _committed
@@ -152,8 +153,7 @@ def run_soak(base: Settings, minutes: float, rate: float, interval: float = 30.0
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(60)
-        with psycopg.connect(base.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        drop_database(base.database_url, database)
 
 
 def _sample(elapsed: float, produced: int, deals: int, pid: int, admin: KafkaAdminClient, consumer: KafkaConsumer,

@@ -29,6 +29,7 @@ from processors.config import Settings, Topics
 from processors.kafka.topics import ensure_contract_topics
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import run_backtest
+from processors.stack.databases import drop_database
 from processors.tools.sample import sample_stream
 from projections.apply import apply_one_by_one
 from projections.batch_write import apply_batch
@@ -55,20 +56,7 @@ def fresh_database(base: Settings, migrate: bool = True) -> Iterator[str]:
             apply_migrations(url)
         yield url
     finally:
-        _drop_database(base.database_url, database)
-
-
-def _drop_database(url: str, database: str, attempts: int = 20) -> None:
-    """Drop ``database``, waiting out a server process (autovacuum) that ``FORCE`` may not end for us."""
-    for attempt in range(attempts):
-        try:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-            return
-        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5)
+        drop_database(base.database_url, database)
 
 
 @contextmanager
