@@ -130,7 +130,7 @@ class Settings:
     state_cache_size: int = 10_000
     topics: Topics = field(default_factory=Topics)
     log_format: str = "text"
-    projector_batch: int = 1000
+    projector_batch: int = 5000
     replication_factor: int = 1
     commit_interval: float = 2.8
     session_timeout: float = 10.0
@@ -160,7 +160,7 @@ class Settings:
             state_cache_size=_int("DEALFLOW_STATE_CACHE", "10000"),
             topics=Topics.from_env(),
             log_format=_env("DEALFLOW_LOG_FORMAT", "text").lower(),
-            projector_batch=_int("DEALFLOW_PROJECTOR_BATCH", "1000"),
+            projector_batch=_int("DEALFLOW_PROJECTOR_BATCH", "5000"),
             replication_factor=_int("DEALFLOW_REPLICATION_FACTOR", "1") or 1,
             commit_interval=_float("DEALFLOW_COMMIT_INTERVAL", "2.8"),
             session_timeout=_float("DEALFLOW_SESSION_TIMEOUT", "10"),

@@ -3,7 +3,7 @@
 ``python -m projections.throughput RECORDS PLAYBOOK DATABASE_URL [BATCH]`` reads ``RECORDS`` (JSON
 lines of ``["fact" | "alert", payload]``, in order) and ``PLAYBOOK`` (a playbook as JSON), writes
 the records into the database through the direct path of `dealflow backtest --database-url` (the
-projector's batch writer, without Kafka) in batches of ``BATCH`` (default 1000, the projector's),
+projector's batch writer, without Kafka) in batches of ``BATCH`` (default 5000, the projector's),
 and prints the records per second of writing: the migrations, the playbook's criteria and
 decoding the files are not timed. `dealflow bench` runs it as a process of its own.
 """
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
         records = [(kind, payload) for kind, payload in map(json.loads, lines)]
     with open(playbook_path, encoding="utf-8") as playbook:
         rules = Playbook.model_validate_json(playbook.read())
-    print(f"{write_rate(database_url, rules, records, int(rest[0]) if rest else 1000):.1f}")
+    print(f"{write_rate(database_url, rules, records, int(rest[0]) if rest else 5000):.1f}")
     return 0
 
 

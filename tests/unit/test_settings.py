@@ -34,7 +34,7 @@ def test_defaults_without_any_variable() -> None:
     settings = Settings.from_env()
     assert settings == Settings(state_dir=Path(".dealflow").resolve())
     assert (settings.kafka_bootstrap, settings.partitions, settings.app_id) == ("localhost:9092", 6, "dealflow")
-    assert (settings.projector_batch, settings.replication_factor, settings.log_format) == (1000, 1, "text")
+    assert (settings.projector_batch, settings.replication_factor, settings.log_format) == (5000, 1, "text")
     assert (settings.commit_interval, settings.session_timeout) == (2.8, 10.0)
     assert (settings.producer_linger_ms, settings.fetch_bytes) == (0.0, 65536)
     assert settings.kafka_security == KafkaSecuritySettings(protocol="PLAINTEXT", sasl_mechanism="PLAIN")
