@@ -39,7 +39,8 @@ CONSUMER_LAG = Gauge(
     "dealflow_consumer_lag_messages", "Messages not yet processed, per consumer, topic and partition.",
     ["consumer", "topic", "partition"])
 PROJECTOR_BATCH_SIZE = Histogram(
-    "dealflow_projector_batch_size", "Records per projector batch.", buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
+    "dealflow_projector_batch_size", "Records per projector batch.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000))
 PROJECTOR_COMMIT = Histogram(
     "dealflow_projector_commit_duration_seconds", "Time to write and commit one projector batch.",
     buckets=LATENCY_BUCKETS)
