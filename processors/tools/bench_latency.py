@@ -67,7 +67,7 @@ def latency(settings: Settings, rate: float, seconds: float) -> tuple[list[float
                    "requested_by": "bench", "occurred_at": datetime.now(timezone.utc).isoformat()}
         alert_ids[event_id] = message_alert_id(deal_id, "gate.rejected", event_id)
         sent[event_id] = time.time()
-        producer.send(settings.topics.commands, key=f"lat-{i}".encode(), value=json.dumps(message).encode())
+        producer.send(settings.topics.commands, key=deal_id.encode(), value=json.dumps(message).encode())
     producer.flush()
     deadline = time.perf_counter() + LATENCY_WAIT
     while (len(to_alert) < count or len(to_row) < count) and time.perf_counter() < deadline:
