@@ -58,7 +58,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     options = BenchOptions(messages=args.messages, latency_seconds=args.latency_seconds,
                            backtest_messages=args.backtest_messages, state_deals=args.state_deals,
-                           recovery_deals=args.recovery_deals)
+                           recovery_deals=args.recovery_deals, scale_out_workers=args.workers)
     if args.latency_rate:
         options.latency_rates = tuple(args.latency_rate)
     if args.runtime:

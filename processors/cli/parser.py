@@ -227,6 +227,8 @@ def _add_devtools(sub: Any) -> None:
     p.add_argument("--runtime", action="append", choices=("faust", "batch"), metavar="NAME",
                    help="worker runtime measured end to end (faust or batch); repeat for several "
                         "(default: both, in the same run)")
+    p.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="also measure N batch workers in one consumer group end to end, beside one (0: skip)")
 
     p = _command(sub, "soak", devtools.cmd_soak,
                  "a steady load for minutes: worker memory and consumer lag over time",

@@ -56,6 +56,8 @@ class BenchOptions:
     recovery_deals: int = 100_000
     runtimes: tuple[str, ...] = ("faust", "batch")
     """The worker runtimes measured end to end, each with its own topics, group and database."""
+    scale_out_workers: int = 2
+    """Workers of one consumer group measured end to end beside one (the batch runtime; 0 or 1: skip)."""
 
 
 @dataclass
@@ -129,6 +131,13 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
                 report.add(f"latency ({runtime}) produce -> alert at {rate:g} msg/s", percentiles(to_alert, count))
                 report.add(f"latency ({runtime}) produce -> PostgreSQL row at {rate:g} msg/s",
                            percentiles(to_row, count))
+    if options.scale_out_workers > 1 and "batch" in options.runtimes:
+        settings = replace(bench_settings(base), runtime="batch")
+        with deployment(base, settings, lines) as processes:
+            processes += start_deployment(settings, workers=options.scale_out_workers)
+            e2e, worker = end_to_end(settings, len(lines), processes)
+            report.add(f"dealflow end to end, {options.scale_out_workers} workers (batch, one group) + projector",
+                       f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline; the workers alone {worker:,.0f} msg/s)")
     outputs = backtest_outputs(lines)
     report.add(f"projector alone, {len(outputs):,} facts and alerts into PostgreSQL",
                f"{projector_rate(base, outputs, base.projector_batch):,.0f} facts/s "

@@ -28,9 +28,12 @@ def start_worker(settings: Settings, log_path: str, only: str | None = None) -> 
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def start_deployment(settings: Settings) -> list[subprocess.Popen[bytes]]:
-    """The processors worker and the projector as separate processes, as docker-compose.yml deploys them."""
-    return [start_worker(settings, f"/tmp/{settings.app_id}.{only}.log", only) for only in ("processors", "projector")]
+def start_deployment(settings: Settings, workers: int = 1) -> list[subprocess.Popen[bytes]]:
+    """``workers`` processors workers (one consumer group) and the projector, each its own process,
+    as docker-compose.yml deploys them (``docker compose up --scale worker=N`` for more workers)."""
+    processes = [start_worker(settings, f"/tmp/{settings.app_id}.processors-{number}.log", "processors")
+                 for number in range(1, workers + 1)]
+    return processes + [start_worker(settings, f"/tmp/{settings.app_id}.projector.log", "projector")]
 
 
 def projected_offsets(database_url: str) -> int:
