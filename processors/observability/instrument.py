@@ -20,28 +20,51 @@ ALERT_TYPES = frozenset({
 MESSAGE_TYPES = ENGAGEMENT_TYPES | COMMAND_TYPES
 
 
-def _stages(playbook: Playbook) -> set[str]:
-    return {*playbook.stage_names, playbook.nurture_stage, "won", "lost", "disqualified", ""}
+_STAGES: dict[int, tuple[Playbook, frozenset[str]]] = {}
+
+
+def _stages(playbook: Playbook) -> frozenset[str]:
+    """The stage labels ``playbook`` allows, worked out once per playbook object."""
+    known = _STAGES.get(id(playbook))
+    if known is None or known[0] is not playbook:
+        if len(_STAGES) > 64:  # a playbook per day in force: keep the latest few
+            _STAGES.clear()
+        known = _STAGES[id(playbook)] = (playbook, frozenset(
+            {*playbook.stage_names, playbook.nurture_stage, "won", "lost", "disqualified", ""}))
+    return known[1]
+
+
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
+
+
+def _count(metric: Any, *labels: str) -> None:
+    """``metric.labels(*labels).inc()``, with the labelled child looked up once per label set
+    (``labels`` validates and converts its arguments on every call; labels here are bounded)."""
+    key = (metric, *labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    child.inc()
 
 
 def observe_outcome(outcome: Outcome, topic_role: str, playbook: Playbook, now: datetime) -> None:
     """Count one handled inbound record: consumed, dead-lettered, facts, gate decisions, alerts, latency."""
     message_type = metrics.bounded(outcome.message_type, MESSAGE_TYPES) if outcome.message_type else "invalid"
-    metrics.MESSAGES_CONSUMED.labels(topic_role, message_type).inc()
+    _count(metrics.MESSAGES_CONSUMED, topic_role, message_type)
     if outcome.dead_letter is not None:
-        metrics.DEAD_LETTERS.labels(outcome.dead_letter.reason_code).inc()
-    stages = _stages(playbook)
+        _count(metrics.DEAD_LETTERS, outcome.dead_letter.reason_code)
     for fact in outcome.decision.facts:
-        metrics.FACTS.labels(fact.type).inc()  # type: ignore[attr-defined]
+        _count(metrics.FACTS, fact.type)  # type: ignore[attr-defined]
         if isinstance(fact, StageChangeFact):
-            metrics.GATE_DECISIONS.labels(metrics.bounded(fact.from_stage, stages),
-                                          metrics.bounded(fact.to_stage, stages), "accepted").inc()
+            stages = _stages(playbook)
+            _count(metrics.GATE_DECISIONS, metrics.bounded(fact.from_stage, stages),
+                   metrics.bounded(fact.to_stage, stages), "accepted")
         elif isinstance(fact, CommandRejected) and fact.command_type in ("stage.change", "deal.close",
                                                                           "deal.disqualify"):
+            stages = _stages(playbook)
             current = outcome.state.stage if outcome.state is not None else None
-            metrics.GATE_DECISIONS.labels(metrics.bounded(current, stages),
-                                          metrics.bounded(str(fact.requested.get("target")), stages),
-                                          "refused").inc()
+            _count(metrics.GATE_DECISIONS, metrics.bounded(current, stages),
+                   metrics.bounded(str(fact.requested.get("target")), stages), "refused")
     observe_alerts(outcome.decision.alerts)
     if outcome.occurred_at is not None:
         metrics.PROCESSING_LATENCY.observe(max(0.0, (now - outcome.occurred_at).total_seconds()))
@@ -49,7 +72,7 @@ def observe_outcome(outcome: Outcome, topic_role: str, playbook: Playbook, now: 
 
 def observe_alerts(alerts: list[Any]) -> None:
     for alert in alerts:
-        metrics.ALERTS.labels(metrics.bounded(alert.type, ALERT_TYPES), alert.severity, alert.status).inc()
+        _count(metrics.ALERTS, metrics.bounded(alert.type, ALERT_TYPES), alert.severity, alert.status)
 
 
 class ProjectorObserver:
