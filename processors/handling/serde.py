@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from processors.core.state import CACHES, BuyerEngagement, DealState, EvidenceEntry
 from schemas.alerts import Alert
-from schemas.base import on_shared_utc
+from schemas.base import json_values, on_shared_utc
 
 STATE_FORMAT = 2
 STORED_FIELDS = (
@@ -53,7 +54,12 @@ def to_bytes(model: BaseModel) -> bytes:
 
 def state_to_json(state: DealState) -> str:
     """A deal's state as stored (format 2, see the module docstring)."""
-    data = state.model_dump(mode="json")  # JSON values, records as objects
+    return state_to_bytes(state).decode("utf-8")
+
+
+def state_to_bytes(state: DealState) -> bytes:
+    """A deal's state as stored, as UTF-8 JSON (what the changelog holds)."""
+    data = json_values(state)  # JSON values, records as objects
     row: list[Any] = [STATE_FORMAT]
     for name in STORED_FIELDS:
         value = data[name]
@@ -63,7 +69,7 @@ def state_to_json(state: DealState) -> str:
             value = {key: [[entry["alert"][field] for field in _ALERT_FIELDS], entry["identity"]]
                      for key, entry in value.items()}
         row.append(value)
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    return to_json(row)  # compact, non-ASCII as UTF-8: json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
 
 def _unpacked(row: list[Any]) -> dict[str, Any]:

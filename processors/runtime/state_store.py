@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from processors.core import DealState
-from processors.handling.serde import state_from_json, state_to_json
+from processors.handling.serde import state_from_json, state_to_bytes
 
 OFFSET_PREFIX = "\x00input-offset:"
 
@@ -81,7 +81,7 @@ class StateStore:
         written from now on (the worker stops if the changelog refuses them)."""
         records = []
         for deal_id, state in self.dirty.items():
-            data = state_to_json(state).encode()
+            data = state_to_bytes(state)
             self.raw[deal_id] = data
             self._cache(state)
             records.append((self.partition_of[deal_id], deal_id, data))

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.handling.serde import STORED_FIELDS, state_from_json, state_to_json, to_bytes
+from processors.handling.serde import STORED_FIELDS, state_from_json, state_to_bytes, state_to_json, to_bytes
 from schemas.alerts import Alert
 from tests.builders import Deal, create, msg, next_step
 
@@ -79,3 +79,14 @@ def test_records_stored_before_a_field_was_appended_load_with_its_default() -> N
                for entry in loaded.open_alerts.values())
     assert loaded.open_alerts.keys() == state.open_alerts.keys()
     assert (loaded.last_substantive_at, loaded.stakeholders, loaded.momentum_reported) == (None, [], {})
+
+
+def test_the_stored_json_is_compact_utf8_and_loads_back_equal() -> None:
+    state = _stored_deal().state.updated({"name": "Zürich – 東京 \"deal\"", "response_times": [0.1, 3600.0, 1e-07]})
+    stored = state_to_bytes(state)
+    assert "Zürich – 東京".encode() in stored and b'\\"deal\\"' in stored
+    row = json.loads(stored)
+    assert row[STORED_FIELDS.index("response_times") + 1] == [0.1, 3600.0, 1e-07]
+    assert len(stored) <= len(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode())
+    assert state_to_json(state) == stored.decode()
+    assert state_from_json("d1", stored) == state
