@@ -9,7 +9,7 @@ import pytest
 
 from processors.handling.serde import to_bytes
 from schemas.alerts import Alert, AlertCoaching
-from schemas.base import Evidence, trusted
+from schemas.base import Evidence, copy_with, trusted
 from schemas.facts import CommandRejected, EngagementRecorded, EvidenceRecorded
 
 AT = datetime(2026, 3, 1, 12, 30, tzinfo=timezone.utc)
@@ -46,3 +46,15 @@ def test_missing_and_unknown_fields_are_refused() -> None:
         trusted(EngagementRecorded, **ENVELOPE)
     with pytest.raises(TypeError, match="unknown"):
         trusted(Evidence, kind="email", reference="r", colour="red")
+
+
+@pytest.mark.parametrize(("model", "values"), CASES)
+def test_copy_with_is_model_copy(model: type[Any], values: dict[str, Any]) -> None:
+    original = model(**values)
+    update = {"deal_id": "d2"} if "deal_id" in values else {"reference": "r2"}
+    copied, expected = copy_with(original, update), original.model_copy(update=update)
+    assert copied == expected
+    assert list(copied.__dict__) == list(expected.__dict__)
+    assert copied.model_fields_set == expected.model_fields_set
+    assert to_bytes(copied) == to_bytes(expected)
+    assert original.model_dump() == model(**values).model_dump()  # the original is left as it was

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from processors.core.state import DealState, OpenAlert
 from schemas.alerts import Alert
+from schemas.base import copy_with, trusted
 
 
 def find_open(state: DealState, alert_id: str) -> tuple[str, OpenAlert] | None:
@@ -22,13 +23,13 @@ def find_open(state: DealState, alert_id: str) -> tuple[str, OpenAlert] | None:
 
 def acknowledged(alert: Alert, by: str, at: datetime) -> Alert:
     """``alert`` acknowledged by ``by`` at ``at``: later changes of this episode notify nobody."""
-    return alert.model_copy(update={"status": "updated", "acknowledged_by": by, "acknowledged_at": at,
+    return copy_with(alert, {"status": "updated", "acknowledged_by": by, "acknowledged_at": at,
                                     "updated_at": at, "notify": False, "revision": alert.revision + 1})
 
 
 def snoozed(alert: Alert, until: datetime, at: datetime) -> Alert:
     """``alert`` snoozed at ``at`` until ``until`` (it comes back then, as the same episode, if it still holds)."""
-    return alert.model_copy(update={"status": "updated", "snoozed_until": until, "updated_at": at, "notify": False,
+    return copy_with(alert, {"status": "updated", "snoozed_until": until, "updated_at": at, "notify": False,
                                     "revision": alert.revision + 1})
 
 
@@ -38,4 +39,4 @@ def with_alert(state: DealState, alert_id: str, change: Alert) -> dict[str, Open
     if found is None:
         return None
     key, entry = found
-    return {**state.open_alerts, key: OpenAlert(alert=change, identity=entry.identity)}
+    return {**state.open_alerts, key: trusted(OpenAlert, alert=change, identity=entry.identity)}

@@ -20,6 +20,7 @@ from processors.core.ids import condition_alert_id
 from processors.core.playbook_view import addressing, coaching_for, for_owner
 from processors.core.state import DealState, OpenAlert
 from schemas.alerts import Alert
+from schemas.base import copy_with, trusted
 from schemas.playbook import Playbook
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -27,7 +28,8 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 def _raise(state: DealState, condition: Condition, episode: int, playbook: Playbook) -> Alert:
     team, manager, addressed_to = addressing(playbook, state.owner_id, condition.type, condition.severity)
-    return Alert(
+    return trusted(
+        Alert,
         alert_id=condition_alert_id(state.deal_id, condition.key, episode),
         type=condition.type,
         deal_id=state.deal_id,
@@ -65,7 +67,7 @@ def _changed(state: DealState, current: Alert, condition: Condition, at: datetim
         return None
     quiet = current.acknowledged_by is not None or is_snoozed(current, at)  # a snooze's end asked to be told
     team, manager, addressed_to = addressing(playbook, state.owner_id, condition.type, condition.severity)
-    return current.model_copy(update={
+    return copy_with(current, {
         "status": "updated", "severity": condition.severity, "details": condition.details,
         "stage": state.stage, "owner_id": state.owner_id, "team": team, "manager": manager,
         "addressed_to": addressed_to, "updated_at": at,
@@ -102,16 +104,16 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
     open_alerts, episodes = dict(open_alerts), dict(episodes)
     for key in resolved:
         last = open_alerts.pop(key).alert
-        alerts.append(last.model_copy(update={"status": "resolved", "resolved_at": at, "updated_at": at,
-                                              "notify": False, "revision": last.revision + 1}))
+        alerts.append(copy_with(last, {"status": "resolved", "resolved_at": at, "updated_at": at,
+                                     "notify": False, "revision": last.revision + 1}))
     for key, alert in changed.items():
-        open_alerts[key] = OpenAlert(alert=alert, identity=open_alerts[key].identity)
+        open_alerts[key] = trusted(OpenAlert, alert=alert, identity=open_alerts[key].identity)
         alerts.append(alert)
     for key in raised:
         condition = active[key]
         episodes[key] = episodes.get(key, 0) + 1
         alert = _raise(state, condition, episodes[key], playbook)
-        open_alerts[key] = OpenAlert(alert=alert, identity=condition.identity)
+        open_alerts[key] = trusted(OpenAlert, alert=alert, identity=condition.identity)
         alerts.append(alert)
     update["open_alerts"], update["episodes"] = open_alerts, episodes
     return alerts
