@@ -14,7 +14,7 @@ from typing import Any
 
 from processors.core import handlers, manager_handlers
 from processors.core.context import Context
-from processors.core.detection.lifecycle import advance, evaluate
+from processors.core.detection.lifecycle import advance, evaluate, fire_due
 from processors.core.evolve import evolve
 from processors.core.playbook_view import for_owner
 from processors.core.state import DealState
@@ -81,7 +81,8 @@ def process(
     if state.has_seen(message.event_id):
         return Decision(), state
     own = for_owner(playbook, state.owner_id)
-    before, state = advance(state, own, message.occurred_at)
+    # A deal with a detector clock exists, so it is evaluated after the message, which moves the clock on.
+    before, state = fire_due(state, own, message.occurred_at)
     decision = _decide(message, state, own, now)
     for fact in decision.facts:
         state = evolve(state, fact)

@@ -187,8 +187,9 @@ def _next_wake(state: DealState, playbook: Playbook, after: datetime | None = No
     return _earliest(answers.wake if answers is not None else None, _snooze_end(state.open_alerts, moment))
 
 
-def advance(state: DealState, playbook: Playbook, until: datetime) -> tuple[list[Alert], DealState]:
-    """Evaluate at every wake-up moment up to ``until`` (inclusive), in time order.
+def fire_due(state: DealState, playbook: Playbook, until: datetime) -> tuple[list[Alert], DealState]:
+    """Evaluate at every wake-up moment up to ``until`` (inclusive), in time order; the detector
+    clock stays at the last of them (:func:`advance` moves it on to ``until``).
 
     ``playbook``: the deal's own (:func:`processors.core.playbook_view.for_owner`), as for :func:`evaluate`.
     """
@@ -198,7 +199,17 @@ def advance(state: DealState, playbook: Playbook, until: datetime) -> tuple[list
     while (moment := _next_wake(state, playbook)) is not None and moment <= until:
         raised, state = evaluate(state, playbook, moment)
         alerts += raised
-    if until > state.evaluated_at:  # type: ignore[operator]
+    return alerts, state
+
+
+def advance(state: DealState, playbook: Playbook, until: datetime) -> tuple[list[Alert], DealState]:
+    """Evaluate at every wake-up moment up to ``until`` (inclusive), in time order, and move the
+    detector clock to ``until``.
+
+    ``playbook``: the deal's own (:func:`processors.core.playbook_view.for_owner`), as for :func:`evaluate`.
+    """
+    alerts, state = fire_due(state, playbook, until)
+    if state.evaluated_at is not None and until > state.evaluated_at:
         # Nothing changes before the next wake-up, so it stays valid as the clock moves on.
         state = state.updated({"evaluated_at": until})
     return alerts, state
