@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 _MAX_CACHED_KEYS = 500_000
 
@@ -27,7 +27,8 @@ class Outbox:
         self.producer = producer
         self.partitioner = DefaultPartitioner()
         self.partitions: dict[str, list[int]] = {}
-        self.of_key: dict[tuple[str, bytes], int] = {}
+        self.hash_of: dict[bytes, int] = {}
+        """Each key's murmur2 hash (masked positive), shared by every topic the key is sent to."""
         self.batches: dict[tuple[str, int], list[Any]] = {}
         self.count = 0
         self.sent: list[tuple[int, asyncio.Future[Any], int]] = []
@@ -41,14 +42,15 @@ class Outbox:
 
     def partition(self, topic: str, key: bytes | None) -> int:
         """The default partitioner's choice for ``key`` (a random partition for no key)."""
+        partitions = self.partitions[topic]
         if key is None:
-            return int(self.partitioner(None, self.partitions[topic], None))
-        found = self.of_key.get((topic, key))
+            return int(self.partitioner(None, partitions, None))
+        found = self.hash_of.get(key)
         if found is None:
-            if len(self.of_key) > _MAX_CACHED_KEYS:
-                self.of_key.clear()
-            found = self.of_key[(topic, key)] = int(self.partitioner(key, self.partitions[topic], None))
-        return found
+            if len(self.hash_of) > _MAX_CACHED_KEYS:
+                self.hash_of.clear()
+            found = self.hash_of[key] = murmur2(key) & 0x7FFFFFFF
+        return partitions[found % len(partitions)]  # as DefaultPartitioner chooses
 
     def add(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         """Queue one record (to ``partition``, or the key's default partition)."""
