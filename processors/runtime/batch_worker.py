@@ -49,8 +49,15 @@ MAX_RECORDS = 5_000
 """Records fetched per round at most."""
 MAX_OPEN = 20_000
 """Records a batch takes at most while the previous checkpoint is in flight (then it waits for it)."""
-FETCH_MAX_WAIT_MS = 50
-"""How long the broker holds a fetch of partitions without new records (aiokafka's default: 500)."""
+FETCH_MAX_WAIT_MS = 10
+"""How long the broker holds a fetch of partitions without new records (aiokafka's default: 500).
+A record the merge holds waits for such a fetch of the other topic's partition (``at_end``), so
+this bounds that wait; an idle worker fetches about 100 times a second."""
+POLL_TIMEOUT_MS = 100
+"""How long a round waits for new records when the merge holds none."""
+HELD_POLL_TIMEOUT_MS = 5
+"""How long a round waits for new records while the merge holds some: the fetches that let them
+go bring no records, so the round must come round again without waiting for records."""
 PRODUCER_REQUEST_TIMEOUT_MS = 180_000
 """How long a produced batch may wait for the broker (aiokafka's default: 40 s). A broker restart
 takes 40 s or more on a small machine (the JVM starts, the partitions elect leaders); the worker
@@ -124,7 +131,8 @@ class BatchWorker:
         """Fetch, handle and checkpoint rounds until :attr:`stopping` is set (raises on a Kafka failure)."""
         while not self.stopping.is_set():
             self.checkpoints.check()
-            fetched = await self.consumer.getmany(timeout_ms=100, max_records=MAX_RECORDS)
+            timeout = HELD_POLL_TIMEOUT_MS if self.merge.held() else POLL_TIMEOUT_MS
+            fetched = await self.consumer.getmany(timeout_ms=timeout, max_records=MAX_RECORDS)
             async with self.lock:
                 await self.round(fetched)
         async with self.lock:
