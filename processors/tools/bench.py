@@ -40,7 +40,7 @@ from processors.tools.bench_latency import latency, percentiles
 from processors.tools.bench_projector import backtest_outputs, projector_rate
 from processors.tools.bench_recovery import recovery_time
 from processors.tools.bench_state import state_memory
-from processors.tools.bench_worker import end_to_end, start_deployment, wait_until_idle
+from processors.tools.bench_worker import end_to_end, start_deployment, wait_for_group, wait_until_idle
 from processors.tools.simulate import SimulationSettings, simulate
 
 
@@ -133,8 +133,10 @@ def run_bench(base: Settings, options: BenchOptions) -> Report:
                            percentiles(to_row, count))
     if options.scale_out_workers > 1 and "batch" in options.runtimes:
         settings = replace(bench_settings(base), runtime="batch")
-        with deployment(base, settings, lines) as processes:
+        with deployment(base, settings, []) as processes:  # the stream comes once the group has formed
             processes += start_deployment(settings, workers=options.scale_out_workers)
+            wait_for_group(settings, options.scale_out_workers, processes)
+            produce_lines(settings, lines)
             e2e, worker = end_to_end(settings, len(lines), processes)
             report.add(f"dealflow end to end, {options.scale_out_workers} workers (batch, one group) + projector",
                        f"{e2e:,.0f} msg/s ({e2e / raw:.1%} of baseline; the workers alone {worker:,.0f} msg/s)")

@@ -85,6 +85,24 @@ def check_running(settings: Settings, processes: list[subprocess.Popen[bytes]]) 
         raise RuntimeError(f"a worker process exited; see /tmp/{settings.app_id}*.log")
 
 
+def wait_for_group(settings: Settings, members: int, processes: list[subprocess.Popen[bytes]],
+                   timeout: float = 120) -> None:
+    """Wait until the workers' consumer group is stable with ``members`` members (each has partitions)."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            group = admin.describe_groups([settings.app_id]).get(settings.app_id) or {}
+            if group.get("group_state") == "Stable" and len(group.get("members") or []) == members:
+                return
+            check_running(settings, processes)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the {members} workers did not form one stable group in time")
+            time.sleep(0.2)
+    finally:
+        admin.close()
+
+
 def wait_until_idle(settings: Settings, processes: list[subprocess.Popen[bytes]], timeout: float = 600) -> None:
     """Wait until the worker has committed every input offset (its backlog is gone); the
     ``processes`` (the worker's) must stay up meanwhile."""
