@@ -106,7 +106,14 @@ def _evidence(state: DealState, fact: EvidenceRecorded) -> dict[str, Any]:
     if fact.criterion in state.satisfied():
         return {}  # already satisfied: the gates need no second entry (the fact keeps the evidence)
     entry = EvidenceEntry.of(fact.criterion, fact.occurred_at, fact.source_event_id)
-    return {"evidence": [e for e in state.evidence if e.valid] + [entry]}
+    return {"evidence": [*_valid(state), entry]}
+
+
+def _valid(state: DealState) -> list[EvidenceEntry]:
+    """The deal's valid evidence entries (all of them when there are as many criteria satisfied)."""
+    if len(state.satisfied()) == len(state.evidence):
+        return state.evidence
+    return [entry for entry in state.evidence if entry.valid]
 
 
 def _invalidated(state: DealState, fact: EvidenceInvalidated) -> dict[str, Any]:
@@ -183,11 +190,14 @@ def evolve(state: DealState, fact: Fact) -> DealState:
     update = apply(state, fact) if apply else {}
     if state.wake_known:
         update["wake_known"] = False  # the deal changed: its next wake-up must be found again
-    if fact.caused_by is not None:
-        if fact.caused_by not in state.seen_ids:
-            update["seen_ids"] = state.seen_ids.added(fact.caused_by)
-        if is_activity(fact) and (state.last_activity_at is None or fact.occurred_at > state.last_activity_at):
-            update["last_activity_at"] = fact.occurred_at
+    caused_by = fact.caused_by
+    if caused_by is not None:
+        seen_ids = state.seen_ids
+        if caused_by not in seen_ids:
+            update["seen_ids"] = seen_ids.added(caused_by)
+        last, at = state.last_activity_at, fact.occurred_at
+        if (last is None or at > last) and is_activity(fact):
+            update["last_activity_at"] = at
     return state.updated(update) if update else state
 
 

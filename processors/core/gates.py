@@ -45,8 +45,7 @@ def stages_to_clear(playbook: Playbook, current: str, target: str) -> list[str]:
 
 
 def _rule_matches(rule: EngagementRule, engagement: dict[str, Any], contacts: dict[str, str]) -> bool:
-    if engagement.get("type") != rule.type:
-        return False
+    """Whether an engagement message of the rule's type meets the rule."""
     if rule.match == "role":
         return engagement.get("role") in rule.roles
     if rule.match == "attendee_role":
@@ -60,8 +59,9 @@ def _rule_matches(rule: EngagementRule, engagement: dict[str, Any], contacts: di
 def criteria_met_by(engagement: dict[str, Any], playbook: Playbook, contacts: dict[str, str]) -> list[str]:
     """Criteria that one engagement message satisfies under the playbook's engagement rules."""
     met: list[str] = []
+    kind = engagement.get("type")
     for rule in playbook.engagement_rules:
-        if rule.criterion not in met and _rule_matches(rule, engagement, contacts):
+        if rule.type == kind and rule.criterion not in met and _rule_matches(rule, engagement, contacts):
             met.append(rule.criterion)
     return met
 

@@ -76,15 +76,16 @@ class SeenIds:
         return len(self._log.ids) == self._end
 
     def __contains__(self, event_id: object) -> bool:
-        if not self._is_newest():
+        log, end = self._log, self._end
+        if len(log.ids) != end:  # not the newest window of its log
             return event_id in self.ids()
-        position = self._log.positions.get(event_id)  # type: ignore[call-overload]
-        return position is not None and position >= self._end - SEEN_WINDOW
+        position = log.positions.get(event_id)  # type: ignore[call-overload]
+        return position is not None and position >= end - SEEN_WINDOW
 
     def added(self, event_id: str) -> SeenIds:
         """This window with ``event_id`` added last (the oldest id drops out of a full window)."""
         log, end = self._log, self._end
-        if self._is_newest() and end < SEEN_WINDOW + SEEN_LOG_SPARE:
+        if len(log.ids) == end and end < SEEN_WINDOW + SEEN_LOG_SPARE:  # the newest window, with room
             log.ids.append(event_id)
             log.positions[event_id] = end
             return SeenIds(log, end + 1)
