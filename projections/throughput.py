@@ -30,7 +30,13 @@ def write_rate(database_url: str, playbook: Playbook, records: list[tuple[str, d
     return len(records) / (time.perf_counter() - started)
 
 
+USAGE = "usage: python -m projections.throughput RECORDS PLAYBOOK DATABASE_URL [BATCH]"
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) not in (3, 4) or argv[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     records_path, playbook_path, database_url, *rest = argv
     with open(records_path, encoding="utf-8") as lines:
         records = [(kind, payload) for kind, payload in map(json.loads, lines)]
