@@ -24,13 +24,13 @@ def find_open(state: DealState, alert_id: str) -> tuple[str, OpenAlert] | None:
 def acknowledged(alert: Alert, by: str, at: datetime) -> Alert:
     """``alert`` acknowledged by ``by`` at ``at``: later changes of this episode notify nobody."""
     return copy_with(alert, {"status": "updated", "acknowledged_by": by, "acknowledged_at": at,
-                                    "updated_at": at, "notify": False, "revision": alert.revision + 1})
+                             "updated_at": at, "notify": False, "revision": alert.revision + 1})
 
 
 def snoozed(alert: Alert, until: datetime, at: datetime) -> Alert:
     """``alert`` snoozed at ``at`` until ``until`` (it comes back then, as the same episode, if it still holds)."""
     return copy_with(alert, {"status": "updated", "snoozed_until": until, "updated_at": at, "notify": False,
-                                    "revision": alert.revision + 1})
+                             "revision": alert.revision + 1})
 
 
 def with_alert(state: DealState, alert_id: str, change: Alert) -> dict[str, OpenAlert] | None:
