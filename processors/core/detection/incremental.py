@@ -150,7 +150,7 @@ def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, wakes:
     new_wakes, new_conditions = list(wakes), list(conditions)
     for i in rerun:
         before = conditions[i]
-        own = Findings(held=before if wakes[i] == at and not dirty & _INPUTS[i] else ())
+        own = Findings([], None, before) if wakes[i] == at and not dirty & _INPUTS[i] else Findings([])
         _DETECTORS[i](state, playbook, at, own)
         new_wakes[i] = own.next_wake or NEVER
         if own.active != before:
