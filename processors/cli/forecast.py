@@ -135,6 +135,7 @@ def _backtest(args: argparse.Namespace, settings: Settings, records: list[LogRec
             if (w := weeks.get((name, n))) is not None:
                 row[f"week {n} evidence"] = f"{w.expected:,.0f}"
                 row[f"week {n} baseline"] = f"{w.baseline:,.0f}"
+                row[f"week {n} CRM"] = f"{w.crm_pipeline:,.0f}"
                 row[f"week {n} model"] = w.model
         periods.append(row)
     errors = [{"method": method, "at": at, "forecasts": e.forecasts, "MAPE": _pct(e.mape), "WAPE": _pct(e.wape),
@@ -146,7 +147,9 @@ def _backtest(args: argparse.Namespace, settings: Settings, records: list[LogRec
                  table("Errors (MAPE: mean absolute % error per period; WAPE: summed errors / summed actuals)",
                        errors),
                  table(f"Deal probabilities: Brier score evidence {report.brier['evidence']:.4f}, "
-                       f"baseline {report.brier['baseline']:.4f} ({report.scored_deals} deal-weeks)", calibration))
+                       f"baseline {report.brier['baseline']:.4f}, CRM {report.brier['crm_pipeline']:.4f} "
+                       f"({report.scored_deals} deal-weeks; CRM: the weighted pipeline of eventual stage win rates)",
+                       calibration))
     return 0
 
 

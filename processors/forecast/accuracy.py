@@ -4,7 +4,8 @@ At every week of every complete period of the log, the forecast is computed as i
 then (from what was known then) and compared, once the log is over, with what was won in that
 period: for the evidence forecast and for the weighted-pipeline baseline, the absolute percentage
 error per period (MAPE: its mean; WAPE: the summed errors over the summed actuals), the signed bias,
-and the Brier score and a calibration table of the deal probabilities.
+and the Brier score and a calibration table of the deal probabilities. Beside them, for reference,
+the weighted pipeline as a CRM computes it (``crm_pipeline``: eventual stage win rates x open amount).
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from dataclasses import dataclass, field
 
 from processors.forecast.forecast import Forecaster
 from processors.forecast.history import LogRecord
+from processors.forecast.learning import eventual_win_rates
 from processors.forecast.periods import Period, periods_between
 from processors.forecast.results import Forecast
 from schemas.playbook import Playbook
 
 REPORTED_WEEKS = (2, 4, 8)
-METHODS = ("evidence", "baseline")
+METHODS = ("evidence", "baseline", "crm_pipeline")
+"""The evidence forecast, the weighted pipeline of within-period stage win rates (the baseline), and the
+weighted pipeline of eventual stage win rates (what a CRM shows)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,11 @@ class WeekForecast:
     model: str
     expected: float
     baseline: float
+    crm_pipeline: float
+    """Won to date + the eventual stage win rates x the open amount (a CRM's weighted pipeline)."""
+
+    def of(self, method: str) -> float:
+        return {"evidence": self.expected, "baseline": self.baseline, "crm_pipeline": self.crm_pipeline}[method]
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,7 @@ def run_forecast_backtest(records: list[LogRecord], playbook: Playbook, kind: st
     forecaster = Forecaster(records, playbook, kind)
     periods = complete_periods(records, kind)
     weeks: list[WeekForecast] = []
-    deal_scores: list[tuple[str, str, float, float]] = []  # (deal, period, evidence p, baseline p)
+    deal_scores: list[tuple[str, str, float, float, float]] = []  # (deal, period, p per method)
     for period in periods:
         week = 0
         while (moment := period.week_start(week)) < period.end_at:
@@ -111,9 +120,13 @@ def run_forecast_backtest(records: list[LogRecord], playbook: Playbook, kind: st
             if each is not None:
                 each(forecast)
             line = next((x for x in forecast.lines if x.team is None and x.owner_id is None), None)
+            crm = eventual_win_rates(forecaster.history.deals.values(), forecaster.stages)
+            crm_open = sum(crm.get(d.stage, 0.0) * d.amount for d in forecast.deals)
             weeks.append(WeekForecast(period.name, week, forecast.model, line.expected if line else 0.0,
-                                      line.baseline if line else 0.0))
-            deal_scores += [(d.deal_id, period.name, d.probability, d.baseline_probability) for d in forecast.deals]
+                                      line.baseline if line else 0.0,
+                                      round((line.won_to_date if line else 0.0) + crm_open, 2)))
+            deal_scores += [(d.deal_id, period.name, d.probability, d.baseline_probability, crm.get(d.stage, 0.0))
+                            for d in forecast.deals]
             week += 1
         if progress:
             progress(f"{period.name}: {week} weekly forecasts ({forecast.model})")
@@ -131,19 +144,19 @@ def run_forecast_backtest(records: list[LogRecord], playbook: Playbook, kind: st
     for method in METHODS:
         by_week: dict[str, Errors] = {}
         for suffix, chosen in (("", weeks), (", learned model", [w for w in weeks if w.model == "evidence"])):
-            pairs = [(w.week, w.expected if method == "evidence" else w.baseline, actual[w.period]) for w in chosen]
+            pairs = [(w.week, w.of(method), actual[w.period]) for w in chosen]
             for n in REPORTED_WEEKS:
                 by_week[f"week {n}{suffix}"] = _errors([(f, a) for week, f, a in pairs if week == n])
             by_week[f"overall{suffix}"] = _errors([(f, a) for _, f, a in pairs])
         report.errors[method] = by_week
-    outcomes = []
-    for deal_id, period_name, evidence, baseline in deal_scores:
+    outcomes: list[tuple[tuple[float, ...], int]] = []  # (probability per method, won within the period)
+    for deal_id, period_name, *probabilities in deal_scores:
         track = deals[deal_id]
         won = track.outcome == "won" and track.closed_at is not None and track.closed_at < ends[period_name]
-        outcomes.append((evidence, baseline, int(won)))
+        outcomes.append((tuple(probabilities), int(won)))
     report.scored_deals = len(outcomes)
     for index, method in enumerate(METHODS):
-        scored = [(o[index], o[2]) for o in outcomes]
+        scored = [(chances[index], won) for chances, won in outcomes]
         report.brier[method] = round(sum((p - y) ** 2 for p, y in scored) / len(scored), 4) if scored else 0.0
         report.calibration[method] = calibration(scored)
     return report

@@ -62,22 +62,31 @@ def stage_win_rates(history: TrainingSet, deals: Iterable[DealTrack], stages: li
     """Per stage, the share of the known snapshots in it that were won within their period.
 
     The baseline learns from the same history and the same outcome as the model, only without the
-    evidence. With no known snapshot yet, the share of the closed deals that reached the stage that
-    were won. Laplace-smoothed.
+    evidence. With no known snapshot yet, :func:`eventual_win_rates`. Laplace-smoothed.
     """
+    if not history.rows:
+        return eventual_win_rates(deals, stages)
+    return _smoothed_rates(zip(history.stages, history.labels, strict=True), stages)
+
+
+def eventual_win_rates(deals: Iterable[DealTrack], stages: list[str]) -> dict[str, float]:
+    """Per stage, the share of the closed deals that reached it that were won, whenever (Laplace-smoothed).
+
+    The stage probability a CRM's weighted pipeline multiplies the open amount by, learned instead of
+    configured: how often a deal in the stage is won in the end, not within its period.
+    """
+    return _smoothed_rates(((stage, int(track.outcome == "won")) for track in deals if track.outcome is not None
+                            for stage in track.stages_reached), stages)
+
+
+def _smoothed_rates(outcomes: Iterable[tuple[str, int]], stages: list[str]) -> dict[str, float]:
+    """Per stage, (won + 1) / (seen + 2) over the (stage, won) pairs."""
     seen = dict.fromkeys(stages, 0)
     won = dict.fromkeys(stages, 0)
-    if history.rows:
-        for stage, outcome in zip(history.stages, history.labels, strict=True):
-            if stage in seen:
-                seen[stage] += 1
-                won[stage] += outcome
-    else:
-        for track in deals:
-            for stage in track.stages_reached if track.outcome is not None else ():
-                if stage in seen:
-                    seen[stage] += 1
-                    won[stage] += track.outcome == "won"
+    for stage, outcome in outcomes:
+        if stage in seen:
+            seen[stage] += 1
+            won[stage] += outcome
     return {stage: (won[stage] + 1) / (seen[stage] + 2) for stage in stages}
 
 

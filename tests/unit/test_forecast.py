@@ -9,9 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from processors.forecast.accuracy import calibration, run_forecast_backtest
+from processors.forecast.accuracy import METHODS, calibration, run_forecast_backtest
 from processors.forecast.forecast import Forecaster
-from processors.forecast.history import log_records
+from processors.forecast.history import DealTrack, log_records
+from processors.forecast.learning import TrainingSet, eventual_win_rates, stage_win_rates
 from processors.forecast.model import fit
 from processors.forecast.periods import parse_period, period_of
 from processors.forecast.results import category_of
@@ -66,14 +67,29 @@ def test_too_little_history_falls_back_to_stage_win_rates(log) -> None:  # type:
     assert all(d.probability == d.baseline_probability and not d.factors for d in early.deals)
 
 
-def test_the_backtest_scores_both_methods(log) -> None:  # type: ignore[no-untyped-def]
+def test_the_backtest_scores_every_method(log) -> None:  # type: ignore[no-untyped-def]
     report = run_forecast_backtest(log_records(*log), default_playbook(), "month")
-    assert report.periods and set(report.errors) == {"evidence", "baseline"}
+    assert report.periods and set(report.errors) == {"evidence", "baseline", "crm_pipeline"} == set(METHODS)
     assert {w.period for w in report.weeks} == set(report.periods)
-    for method in ("evidence", "baseline"):
+    for method in METHODS:
         assert sum(b.deals for b in report.calibration[method]) == report.scored_deals
         assert report.errors[method]["overall"].forecasts == len(report.weeks)
-    assert report.brier["evidence"] < report.brier["baseline"]
+    assert report.brier["evidence"] < report.brier["baseline"] < report.brier["crm_pipeline"]
+    # eventual win rates count wins after the period too: a CRM's weighted pipeline is above the baseline
+    assert sum(w.crm_pipeline for w in report.weeks) > sum(w.baseline for w in report.weeks)
+
+
+def test_eventual_win_rates_count_closed_deals_by_the_stages_they_reached() -> None:
+    at = END - timedelta(days=90)
+
+    def track(deal_id: str, reached: set[str], outcome: str | None) -> DealTrack:
+        return DealTrack(deal_id, at, "rep-1", 1000.0, END.date(), "discovery", at, reached, outcome=outcome)
+    deals = [track("won", {"discovery", "qualification"}, "won"), track("lost", {"discovery"}, "lost"),
+             track("open", {"discovery", "proposal"}, None)]
+    stages = ["discovery", "qualification", "proposal"]
+    rates = eventual_win_rates(deals, stages)
+    assert rates == {"discovery": (1 + 1) / (2 + 2), "qualification": (1 + 1) / (1 + 2), "proposal": 0.5}
+    assert stage_win_rates(TrainingSet([], [], []), deals, stages) == rates
 
 
 def test_logistic_fit_recovers_a_signal_and_is_calibrated() -> None:
