@@ -31,6 +31,15 @@ GENERAL_FEATURES: tuple[tuple[str, str], ...] = (
     ("age", "the deal's age"),
     ("size", "the deal's amount"),
 )
+SIGNS: dict[str, int] = {
+    "criteria_met": 1, "reply_rate": 1, "buyer_touches": 1, "contacts": 1, "economic_buyer_recent": 1,
+    "time_in_stage": -1, "ghosting": -1, "stalled": -1, "inactive": -1, "economic_buyer_silent": -1,
+    "close_date_passed": -1, "buyer_silence": -1, "close_date_slips": -1,
+}
+"""The side of zero a feature's effect is held to: evidence for the buyer never lowers a deal's chance,
+a warning sign never raises it. Small histories confound them with progress (only a deal far along
+can slip its close date or have its economic buyer go silent), which would otherwise learn that a
+slip helps; free: the stage, gate refusals, regressions, the slack, age and size."""
 CONDITIONS = ("ghosting", "stalled", "inactive", "economic_buyer_silent", "close_date_passed")
 
 
@@ -41,6 +50,11 @@ def stage_features(playbook: Playbook) -> list[str]:
 
 def feature_names(playbook: Playbook) -> list[str]:
     return stage_features(playbook) + [name for name, _ in GENERAL_FEATURES]
+
+
+def feature_signs(playbook: Playbook) -> list[int]:
+    """:data:`SIGNS` in ``feature_names`` order (0: free)."""
+    return [SIGNS.get(name, 0) for name in feature_names(playbook)]
 
 
 def describe(name: str) -> str:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
-from processors.forecast.features import describe, describe_deal, feature_names
+from processors.forecast.features import describe, describe_deal, feature_names, feature_signs
 from processors.forecast.history import DealTrack, History, LogRecord
 from processors.forecast.learning import Snapshot, closed_deals, enough_history, stage_win_rates, training_set
 from processors.forecast.model import WinModel, fit
@@ -43,6 +43,7 @@ class Forecaster:
         self.history = History(records)
         self.stages = [*playbook.stage_names, playbook.nurture_stage]
         self.feature_names = feature_names(playbook)
+        self.signs = feature_signs(playbook)
         self.snapshots: list[Snapshot] = []
         self._moments = weekly_moments(records[0].moment if records else EPOCH, period_kind)
         self._next = next(self._moments)
@@ -75,7 +76,8 @@ class Forecaster:
         model = None
         if enough_history(closed, known.labels):
             if len(known.rows) != self._fitted_on:  # the history only grows: as many rows, the same rows
-                self._model, self._fitted_on = fit(known.rows, known.labels, start=self._model), len(known.rows)
+                self._model, self._fitted_on = fit(known.rows, known.labels, start=self._model,
+                                                         signs=self.signs), len(known.rows)
             model = self._model
         forecasts = [self._deal(track, as_of, model, rates) for track in deals.values()
                      if track.outcome is None and self.period_of(track).end_at > as_of]

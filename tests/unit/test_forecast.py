@@ -104,6 +104,18 @@ def test_logistic_fit_recovers_a_signal_and_is_calibrated() -> None:
     assert all(abs(b.mean_probability - b.won_share) < 0.1 for b in table if b.deals > 100)
 
 
+def test_a_signed_coefficient_stays_on_its_side_of_zero() -> None:
+    rng = random.Random(2)
+    rows = [(rng.gauss(0, 1), rng.gauss(0, 1)) for _ in range(3000)]
+    labels = [int(rng.random() < 1 / (1 + 2.718281828 ** -(1.2 * x + 0.8 * z))) for x, z in rows]
+    free = fit(rows, labels)
+    held = fit(rows, labels, signs=[-1, 0])  # the data pull the first coefficient up: it is held at zero
+    assert free.coefficients[0] > 1.0 and held.coefficients[0] == 0.0 and held.coefficients[1] > 0.5
+    assert fit(rows, labels, signs=[1, 1]) == free  # constraints the fit satisfies anyway change nothing
+    one_sided = fit(rows, labels, signs=[0, -1])
+    assert one_sided.coefficients[1] == 0.0 and one_sided.coefficients[0] > 1.0
+
+
 def test_periods_and_categories() -> None:
     assert parse_period("2027-Q1").start.isoformat() == "2027-01-01" and parse_period("2027-Q1").end.month == 4
     assert parse_period("2027-12").end.isoformat() == "2028-01-01"
