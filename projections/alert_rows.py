@@ -67,10 +67,11 @@ def alert_row(alert: Row) -> Row:
             "coaching": None if alert.get("coaching") is None else json.dumps(alert["coaching"])}
 
 
-def change_row(alert: Row) -> tuple[Any, ...]:
-    """The ``alert_changes`` row of one record, in ``CHANGE_COLUMNS`` order."""
-    row = alert_row(alert) | {"at": moment_of(alert), "notify": bool(alert.get("notify", True))}
-    return tuple(row[name] for name in CHANGE_COLUMNS)
+def change_row(alert: Row, row: Row | None = None) -> tuple[Any, ...]:
+    """The ``alert_changes`` row of one record, in ``CHANGE_COLUMNS`` order (``row``: its :func:`alert_row`)."""
+    columns = (alert_row(alert) if row is None else row) | {"at": moment_of(alert),
+                                                           "notify": bool(alert.get("notify", True))}
+    return tuple(columns[name] for name in CHANGE_COLUMNS)
 
 
 def _moment(value: Any) -> datetime:

@@ -191,7 +191,7 @@ def _alert(rows: BatchRows, alert: Row) -> None:
     row = alert_row(alert)
     seen = rows.alerts.get(row["alert_id"])
     rows.alerts[row["alert_id"]] = row if seen is None else merge(seen, row)
-    change = change_row(alert)
+    change = change_row(alert, row)
     rows.alert_changes.setdefault(change[:CHANGE_KEY], change)
 
 
