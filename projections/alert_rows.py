@@ -20,9 +20,10 @@ so they agree on every rule:
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
+
+from pydantic_core import to_json
 
 from schemas.alerts import NOTIFICATION_TYPES
 
@@ -40,6 +41,12 @@ CHANGE_KEY = 4
 """How many leading :data:`CHANGE_COLUMNS` make the key of ``alert_changes``."""
 STATUS_RANK = {"raised": 0, "updated": 1, "resolved": 2}
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON text, for a ``jsonb`` column (which keeps no formatting): pydantic-core's
+    writer, about four times as fast as ``json.dumps``."""
+    return to_json(value).decode()
 
 
 def kind_of(alert: Row) -> str:
@@ -60,17 +67,18 @@ def alert_row(alert: Row) -> Row:
             "kind": kind_of(alert), "severity": alert["severity"], "status": alert["status"],
             "raised_at": alert["raised_at"], "resolved_at": alert.get("resolved_at"), "stage": alert.get("stage"),
             "owner_id": alert.get("owner_id"), "team": alert.get("team"), "caused_by": alert.get("caused_by"),
-            "details": json.dumps(alert.get("details") or {}), "updated_at": moment_of(alert),
+            "details": json_text(alert.get("details") or {}), "updated_at": moment_of(alert),
             "acknowledged_by": alert.get("acknowledged_by"), "acknowledged_at": alert.get("acknowledged_at"),
             "snoozed_until": alert.get("snoozed_until"), "revision": int(alert.get("revision") or 0),
             "manager": alert.get("manager"), "addressed_to": alert.get("addressed_to") or "owner",
-            "coaching": None if alert.get("coaching") is None else json.dumps(alert["coaching"])}
+            "coaching": None if alert.get("coaching") is None else json_text(alert["coaching"])}
 
 
-def change_row(alert: Row) -> tuple[Any, ...]:
-    """The ``alert_changes`` row of one record, in ``CHANGE_COLUMNS`` order."""
-    row = alert_row(alert) | {"at": moment_of(alert), "notify": bool(alert.get("notify", True))}
-    return tuple(row[name] for name in CHANGE_COLUMNS)
+def change_row(alert: Row, row: Row | None = None) -> tuple[Any, ...]:
+    """The ``alert_changes`` row of one record, in ``CHANGE_COLUMNS`` order (``row``: its :func:`alert_row`)."""
+    columns = (alert_row(alert) if row is None else row) | {"at": moment_of(alert),
+                                                           "notify": bool(alert.get("notify", True))}
+    return tuple(columns[name] for name in CHANGE_COLUMNS)
 
 
 def _moment(value: Any) -> datetime:

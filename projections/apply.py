@@ -259,8 +259,9 @@ INSERT_CHANGE = f"""INSERT INTO alert_changes ({', '.join(CHANGE_COLUMNS)})
 
 def apply_alert(cur: Cursor[Any], alert: Row) -> None:
     """Upsert an alert by ``alert_id`` (an older record never overwrites a newer one) and keep its change."""
-    cur.execute(UPSERT_ALERT, alert_row(alert))
-    cur.execute(INSERT_CHANGE, change_row(alert))
+    row = alert_row(alert)
+    cur.execute(UPSERT_ALERT, row)
+    cur.execute(INSERT_CHANGE, change_row(alert, row))
 
 
 def apply_one_by_one(cur: Cursor[Any], payloads: Iterable[tuple[str, Row]]) -> BatchResult:

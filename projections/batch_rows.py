@@ -23,7 +23,6 @@ as :mod:`projections.apply` applies it one fact at a time:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +33,7 @@ from processors.core.engagement_kinds import (
     is_buyer_response,
     is_outbound_touch,
 )
-from projections.alert_rows import CHANGE_KEY, alert_row, change_row, merge
+from projections.alert_rows import CHANGE_KEY, alert_row, change_row, json_text, merge
 from projections.apply import ALERT_ACTIONS, DEAL_COLUMNS, STAGE_KINDS, TERMINAL, action_row
 from projections.manager_rows import BLOCKER_FACTS, blocker_row, intervention_row, merge_blocker
 
@@ -153,7 +152,7 @@ def _engagement(rows: BatchRows, fact: Row) -> None:
 def _rejected(rows: BatchRows, fact: Row) -> None:
     deal = rows.deals.get(fact["deal_id"])
     rows.gate_rejections.append((
-        fact["event_id"], fact["deal_id"], fact["command_type"], json.dumps(fact["requested"]), fact["reason"],
+        fact["event_id"], fact["deal_id"], fact["command_type"], json_text(fact["requested"]), fact["reason"],
         fact["message"], fact["missing_criteria"], fact["missing_fields"],
         deal["stage"] if deal else None, deal["owner_id"] if deal else None, fact["occurred_at"]))
 
@@ -191,7 +190,7 @@ def _alert(rows: BatchRows, alert: Row) -> None:
     row = alert_row(alert)
     seen = rows.alerts.get(row["alert_id"])
     rows.alerts[row["alert_id"]] = row if seen is None else merge(seen, row)
-    change = change_row(alert)
+    change = change_row(alert, row)
     rows.alert_changes.setdefault(change[:CHANGE_KEY], change)
 
 

@@ -5,7 +5,10 @@ lines of ``["fact" | "alert", payload]``, in order) and ``PLAYBOOK`` (a playbook
 the records into the database through the direct path of `dealflow backtest --database-url` (the
 projector's batch writer, without Kafka) in batches of ``BATCH`` (default 5000, the projector's),
 and prints the records per second of writing: the migrations, the playbook's criteria and
-decoding the files are not timed. `dealflow bench` runs it as a process of its own.
+decoding the files are not timed. `dealflow bench` runs it as a process of its own. The
+collector is set as in a projector's process (:func:`projections.projector.tune_collector`), after
+the records are read: otherwise every full collection walks the records held in memory, which the
+projector, reading them batch by batch, never holds.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from typing import Any
 
 from projections.direct import DirectProjection
+from projections.projector import tune_collector
 from schemas.playbook import Playbook
 
 
@@ -42,6 +46,7 @@ def main(argv: list[str]) -> int:
         records = [(kind, payload) for kind, payload in map(json.loads, lines)]
     with open(playbook_path, encoding="utf-8") as playbook:
         rules = Playbook.model_validate_json(playbook.read())
+    tune_collector()
     print(f"{write_rate(database_url, rules, records, int(rest[0]) if rest else 5000):.1f}")
     return 0
 

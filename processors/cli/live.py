@@ -72,7 +72,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.only in (None, "projector"):
         apply_migrations(settings.database_url)
     if args.only == "projector":
+        from projections.projector import tune_collector
+
         thread, stop = start_projector(settings)
+        tune_collector()  # as the batch worker's process does for the projector beside it
         try:
             while thread.is_alive():
                 thread.join(0.5)
