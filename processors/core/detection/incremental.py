@@ -87,6 +87,9 @@ class Answers(NamedTuple):
     ``answers.active is before.active`` tells that no condition changed."""
     wake: datetime | None
     """The earliest wake-up of the answers (they all hold until then)."""
+    changed: tuple[int, ...] | None = None
+    """The positions of the detectors whose conditions differ from those of the answers these were
+    found from (``state.answers``), in order; ``None`` when found afresh."""
 
 
 _RUNS: dict[str, tuple[int, ...]] = {
@@ -142,24 +145,27 @@ def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, wakes:
            active: list[Condition] | None) -> Answers:
     """The answers (``wakes``, ``conditions``) with the detectors at ``rerun`` run again at ``at``.
 
-    ``active``: the conditions of those answers (``None``: not known), kept when the detectors
-    found the same conditions again. A detector whose inputs are unchanged (not in ``dirty``) and
-    whose own wake-up is ``at`` is told the conditions it found (:attr:`Findings.held`): they
-    held until ``at``.
+    ``active``: the conditions of those answers (``None``: not known, so the new answers are found
+    afresh), kept when the detectors found the same conditions again. A detector whose inputs are
+    unchanged (not in ``dirty``) and whose own wake-up is ``at`` is told the conditions it found
+    (:attr:`Findings.held`): they held until ``at``.
     """
     new_wakes, new_conditions = list(wakes), list(conditions)
+    changed: list[int] = []
     for i in rerun:
         before = conditions[i]
         own = Findings([], None, before) if wakes[i] == at and not dirty & _INPUTS[i] else Findings([])
         _DETECTORS[i](state, playbook, at, own)
         new_wakes[i] = own.next_wake or NEVER
         if own.active != before:
-            new_conditions[i], active = own.active, None
-    if active is None:
+            new_conditions[i] = own.active
+            changed.append(i)
+    derived = active is not None
+    if changed or active is None:
         active = [condition for found in new_conditions for condition in found]
     earliest = min(new_wakes)
     return Answers(playbook, runs, at, tuple(new_wakes), tuple(new_conditions), active,
-                   earliest if earliest != NEVER else None)
+                   earliest if earliest != NEVER else None, tuple(changed) if derived else None)
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:
