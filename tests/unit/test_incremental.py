@@ -93,7 +93,7 @@ def test_reconciling_the_changed_conditions_equals_reconciling_all(sequence: lis
             deal.send(message)
         if not deal.state.exists:
             continue
-        afresh = deal.state.updated({"answers": None, "dirty": ALL_DIRTY})  # every detector, every key
+        afresh = deal.state.updated({"answers": None, "dirty": ALL_DIRTY, "none_snoozed": False})  # all anew
         for later in (timedelta(0), timedelta(hours=arg), timedelta(days=arg / 3)):
             moment = max(at(day), deal.state.evaluated_at or T0) + later
             alerts, state = evaluate(deal.state, deal.playbook, moment)

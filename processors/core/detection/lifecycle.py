@@ -180,7 +180,7 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
     answers = answers_at(state, playbook, at)
     update: dict[str, Any] = {}
     alerts: list[Alert] = []
-    snooze_end = _snooze_end(state.open_alerts) if state.open_alerts else None
+    snooze_end = _snooze_end(state.open_alerts) if state.open_alerts and not state.none_snoozed else None
     snooze_over = snooze_end is not None and snooze_end <= at
     if answers is None:
         alerts = _reconcile(state, {}, at, update, playbook)
@@ -190,8 +190,9 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
         if known is None or answers.active is not known.active or snooze_over:
             active, scope = _in_scope(known, answers, snooze_over)
             alerts = _reconcile(state, active, at, update, playbook, scope)
-    if "open_alerts" in update:
+    if "open_alerts" in update and snooze_end is not None:  # (reconciling snoozes no alert)
         snooze_end = _snooze_end(update["open_alerts"])
+    update["none_snoozed"] = snooze_end is None
     evaluated_at = max(at, state.evaluated_at or at)
     update["evaluated_at"] = evaluated_at
     update["wake_known"] = evaluated_at == at
@@ -215,7 +216,8 @@ def _next_wake(state: DealState, playbook: Playbook, after: datetime | None = No
     if after is None and state.wake_known:
         return state.wake
     answers = answers_at(state, playbook, moment)
-    return _earliest(answers.wake if answers is not None else None, _snooze_end(state.open_alerts, moment))
+    snooze_end = None if state.none_snoozed else _snooze_end(state.open_alerts, moment)
+    return _earliest(answers.wake if answers is not None else None, snooze_end)
 
 
 def fire_due(state: DealState, playbook: Playbook, until: datetime) -> tuple[list[Alert], DealState]:
