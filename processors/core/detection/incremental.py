@@ -13,8 +13,9 @@ gives; ``tests/unit/test_incremental.py`` checks it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from itertools import chain
 from typing import NamedTuple
 
 from processors.core.detection.detectors import (
@@ -131,17 +132,19 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
     if known is None or known.playbook is not playbook or known.runs != runs or at < known.found_at:
         return _rerun(state, playbook, at, runs, *_NOTHING_KNOWN, _RUNS[runs], ALL_DIRTY, None)
     dirty = state.dirty
+    rerun: Sequence[int]
     if known.wake is None or at < known.wake:
         if not dirty:
             return known
         rerun = _readers(dirty, runs)
     else:
-        rerun = tuple(i for i in _RUNS[runs] if dirty & _INPUTS[i] or known.wakes[i] <= at)
+        wakes = known.wakes
+        rerun = [i for i in _RUNS[runs] if dirty & _INPUTS[i] or wakes[i] <= at]
     return _rerun(state, playbook, at, runs, known.wakes, known.conditions, rerun, dirty, known.active)
 
 
 def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, wakes: tuple[datetime, ...],
-           conditions: tuple[list[Condition], ...], rerun: tuple[int, ...], dirty: int,
+           conditions: tuple[list[Condition], ...], rerun: Sequence[int], dirty: int,
            active: list[Condition] | None) -> Answers:
     """The answers (``wakes``, ``conditions``) with the detectors at ``rerun`` run again at ``at``.
 
@@ -162,7 +165,7 @@ def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, wakes:
             changed.append(i)
     derived = active is not None
     if changed or active is None:
-        active = [condition for found in new_conditions for condition in found]
+        active = list(chain.from_iterable(new_conditions))
     earliest = min(new_wakes)
     return Answers(playbook, runs, at, tuple(new_wakes), tuple(new_conditions), active,
                    earliest if earliest != NEVER else None, tuple(changed) if derived else None)
