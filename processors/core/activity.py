@@ -27,22 +27,30 @@ def _time(engagement: BuyerEngagement) -> datetime:
     return engagement.at
 
 
-def _latest(current: datetime | None, at: datetime) -> datetime:
-    return at if current is None or at > current else current
+def _later(current: datetime | None, at: datetime) -> bool:
+    """Whether ``at`` is a new latest moment (so the field changes; an unchanged one stays clean)."""
+    return current is None or at > current
 
 
 def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
                      contacts: dict[str, str]) -> dict[str, Any]:
-    """State changes for one accepted engagement message at ``at`` (``contacts``: roles after it)."""
+    """State changes for one accepted engagement message at ``at`` (``contacts``: roles after it).
+
+    Only fields whose value changes are given, so no detector input is marked dirty for nothing.
+    """
     update: dict[str, Any] = {}
     if is_outbound_touch(engagement) and len(state.unanswered_touch_times) < MAX_UNANSWERED:
         update["unanswered_touch_times"] = sorted([*state.unanswered_touch_times, at])
     if is_buyer_response(engagement):
-        update["last_buyer_response_at"] = _latest(state.last_buyer_response_at, at)
+        if _later(state.last_buyer_response_at, at):
+            update["last_buyer_response_at"] = at
         if state.first_unanswered_at is not None and at >= state.first_unanswered_at:
             seconds = (at - state.first_unanswered_at).total_seconds()
             update["response_times"] = [*state.response_times, seconds][-MAX_RESPONSE_TIMES:]
-        update["unanswered_touch_times"] = []
+        if state.unanswered_touch_times:
+            update["unanswered_touch_times"] = []
+        else:  # none were unanswered (a touch of this same engagement is answered by it)
+            update.pop("unanswered_touch_times", None)
     if is_buyer_engagement(engagement):
         people = engagement_contacts(engagement)
         times = state.buyer_engagement_times()  # sorted, as the engagements are
@@ -58,9 +66,11 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
             engagements = sorted([*kept, added], key=_time)
             update["buyer_engagements"], update["engagement_times"] = engagements, [e.at for e in engagements]
         if "economic_buyer" in map(contacts.get, people):
-            update["last_economic_buyer_at"] = _latest(state.last_economic_buyer_at, at)
+            if _later(state.last_economic_buyer_at, at):
+                update["last_economic_buyer_at"] = at
     if is_substantive_discussion(engagement):
-        update["last_substantive_at"] = _latest(state.last_substantive_at, at)
+        if _later(state.last_substantive_at, at):
+            update["last_substantive_at"] = at
     if is_conversation(engagement):
         update["conversations_in_stage"] = state.conversations_in_stage + 1
     met = [person for person in stakeholders_met(engagement) if person not in state.stakeholders]

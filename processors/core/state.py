@@ -35,7 +35,7 @@ DETECTOR_FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_
 FIELD_BITS: dict[str, int] = {name: 1 << bit for bit, name in enumerate(DETECTOR_FIELDS)}
 """The bit of each detector input in :attr:`DealState.dirty`."""
 ALL_DIRTY = (1 << len(DETECTOR_FIELDS)) - 1
-CACHES = frozenset({"dirty", "answers", "engagement_times", "satisfied_criteria"})
+CACHES = frozenset({"dirty", "answers", "engagement_times", "satisfied_criteria", "none_snoozed"})
 """Fields derived from the others, kept only in memory: never stored, never compared."""
 
 
@@ -234,6 +234,9 @@ class DealState(BaseModel):
     """``[e.at for e in buyer_engagements]`` when known (kept by ``evolve``), else ``None``."""
     satisfied_criteria: frozenset[str] | None = Field(default=None, exclude=True)
     """:meth:`satisfied` when known (kept by :meth:`updated`), else ``None``."""
+    none_snoozed: bool = Field(default=False, exclude=True)
+    """True when it is known that no open alert is snoozed (kept by the alert lifecycle); an update
+    of ``open_alerts`` that does not say forgets it."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -301,6 +304,8 @@ class DealState(BaseModel):
                 data["engagement_times"] = None
         if "evidence" in update:
             data["satisfied_criteria"] = _satisfied(update["evidence"])
+        if "open_alerts" in update and "none_snoozed" not in update:
+            data["none_snoozed"] = False
         return built_from(DealState, data, _EVERY_FIELD)  # every field has its value (none is unset)
 
 

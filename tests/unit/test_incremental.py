@@ -1,4 +1,4 @@
-"""Incremental detector evaluation gives the same answers as running every detector."""
+"""Incremental detector evaluation gives the same answers (and alerts) as running every detector."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from processors.core.detection import detectors, incremental
 from processors.core.detection.detectors import DETECTORS, Findings
+from processors.core.detection.lifecycle import evaluate
+from processors.core.state import ALL_DIRTY
 from schemas.inbound import Inbound
 from tests.builders import T0, Deal, at, change, create, evidence, msg, next_step
 
@@ -65,3 +67,36 @@ def test_incremental_find_equals_the_full_evaluation(sequence: list[tuple[str, i
             moment = max(at(day), deal.state.evaluated_at or T0) + later
             expected = detectors.find(deal.state, deal.playbook, moment)
             assert _same(incremental.find(deal.state, deal.playbook, moment), expected)
+
+
+def _handling(deal: Deal, arg: int, day: float) -> Inbound | None:
+    """A snooze or an acknowledgement of one of the deal's open alerts (none: nothing to handle)."""
+    open_alerts = [entry.alert for entry in deal.state.open_alerts.values()]
+    if not open_alerts:
+        return None
+    alert_id = open_alerts[arg % len(open_alerts)].alert_id
+    if arg % 2:
+        return msg("alert.snooze", day, alert_id=alert_id, until=at(day + arg / 10).isoformat(), snoozed_by="rep1")
+    return msg("alert.acknowledge", day, alert_id=alert_id, acknowledged_by="mgr1")
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([*KINDS, "handle", "handle"]), st.integers(0, 100),
+                          st.floats(0, 80, allow_nan=False)), max_size=50))
+def test_reconciling_the_changed_conditions_equals_reconciling_all(sequence: list[tuple[str, int, float]]) -> None:
+    deal = Deal(deal_id="incremental-d2")
+    for kind, arg, day in sorted(sequence, key=lambda item: item[2]):
+        message = _handling(deal, arg, day) if kind == "handle" else _message(kind, arg, day)
+        if message is None:
+            deal.tick(day)
+        else:
+            deal.send(message)
+        if not deal.state.exists:
+            continue
+        afresh = deal.state.updated({"answers": None, "dirty": ALL_DIRTY, "none_snoozed": False})  # all anew
+        for later in (timedelta(0), timedelta(hours=arg), timedelta(days=arg / 3)):
+            moment = max(at(day), deal.state.evaluated_at or T0) + later
+            alerts, state = evaluate(deal.state, deal.playbook, moment)
+            expected_alerts, expected = evaluate(afresh, deal.playbook, moment)
+            assert alerts == expected_alerts
+            assert (state.open_alerts, state.episodes) == (expected.open_alerts, expected.episodes)

@@ -231,9 +231,9 @@ def close_date_passed(state: DealState, playbook: Playbook, at: datetime, found:
     if found.reached(at, since):
         days_past = (at - since).days
         found.wake_at(since + (days_past + 1) * DAY)  # the open alert's ``days_past`` counts on daily
-        found.active.append(Condition("close_date.passed", "warning", since, state.close_date.isoformat(),
-                                      {"close_date": state.close_date.isoformat(), "days_past": days_past},
-                                      live=True))
+        day = state.close_date.isoformat()
+        found.active.append(Condition("close_date.passed", "warning", since, day,
+                                      {"close_date": day, "days_past": days_past}, live=True))
 
 
 def fields_missing(state: DealState, playbook: Playbook, at: datetime, found: Findings) -> None:

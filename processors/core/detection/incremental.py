@@ -13,8 +13,9 @@ gives; ``tests/unit/test_incremental.py`` checks it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from itertools import chain
 from typing import NamedTuple
 
 from processors.core.detection.detectors import (
@@ -87,6 +88,9 @@ class Answers(NamedTuple):
     ``answers.active is before.active`` tells that no condition changed."""
     wake: datetime | None
     """The earliest wake-up of the answers (they all hold until then)."""
+    changed: tuple[int, ...] | None = None
+    """The positions of the detectors whose conditions differ from those of the answers these were
+    found from (``state.answers``), in order; ``None`` when found afresh."""
 
 
 _RUNS: dict[str, tuple[int, ...]] = {
@@ -128,38 +132,43 @@ def answers_at(state: DealState, playbook: Playbook, at: datetime) -> Answers | 
     if known is None or known.playbook is not playbook or known.runs != runs or at < known.found_at:
         return _rerun(state, playbook, at, runs, *_NOTHING_KNOWN, _RUNS[runs], ALL_DIRTY, None)
     dirty = state.dirty
+    rerun: Sequence[int]
     if known.wake is None or at < known.wake:
         if not dirty:
             return known
         rerun = _readers(dirty, runs)
     else:
-        rerun = tuple(i for i in _RUNS[runs] if dirty & _INPUTS[i] or known.wakes[i] <= at)
+        wakes = known.wakes
+        rerun = [i for i in _RUNS[runs] if dirty & _INPUTS[i] or wakes[i] <= at]
     return _rerun(state, playbook, at, runs, known.wakes, known.conditions, rerun, dirty, known.active)
 
 
 def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, wakes: tuple[datetime, ...],
-           conditions: tuple[list[Condition], ...], rerun: tuple[int, ...], dirty: int,
+           conditions: tuple[list[Condition], ...], rerun: Sequence[int], dirty: int,
            active: list[Condition] | None) -> Answers:
     """The answers (``wakes``, ``conditions``) with the detectors at ``rerun`` run again at ``at``.
 
-    ``active``: the conditions of those answers (``None``: not known), kept when the detectors
-    found the same conditions again. A detector whose inputs are unchanged (not in ``dirty``) and
-    whose own wake-up is ``at`` is told the conditions it found (:attr:`Findings.held`): they
-    held until ``at``.
+    ``active``: the conditions of those answers (``None``: not known, so the new answers are found
+    afresh), kept when the detectors found the same conditions again. A detector whose inputs are
+    unchanged (not in ``dirty``) and whose own wake-up is ``at`` is told the conditions it found
+    (:attr:`Findings.held`): they held until ``at``.
     """
     new_wakes, new_conditions = list(wakes), list(conditions)
+    changed: list[int] = []
     for i in rerun:
         before = conditions[i]
         own = Findings([], None, before) if wakes[i] == at and not dirty & _INPUTS[i] else Findings([])
         _DETECTORS[i](state, playbook, at, own)
         new_wakes[i] = own.next_wake or NEVER
         if own.active != before:
-            new_conditions[i], active = own.active, None
-    if active is None:
-        active = [condition for found in new_conditions for condition in found]
+            new_conditions[i] = own.active
+            changed.append(i)
+    derived = active is not None
+    if changed or active is None:
+        active = list(chain.from_iterable(new_conditions))
     earliest = min(new_wakes)
     return Answers(playbook, runs, at, tuple(new_wakes), tuple(new_conditions), active,
-                   earliest if earliest != NEVER else None)
+                   earliest if earliest != NEVER else None, tuple(changed) if derived else None)
 
 
 def find(state: DealState, playbook: Playbook, at: datetime) -> Findings:

@@ -76,18 +76,23 @@ def _changed(state: DealState, current: Alert, condition: Condition, at: datetim
     })
 
 
-def _reconcile(state: DealState, active_conditions: list[Condition], at: datetime,
-               update: dict[str, Any], playbook: Playbook) -> list[Alert]:
+def _reconcile(state: DealState, active: dict[str, Condition], at: datetime,
+               update: dict[str, Any], playbook: Playbook, scope: set[str] | None = None) -> list[Alert]:
     """Resolve the open alerts whose condition cleared (or is a new episode), update the changed
-    ones, raise the new ones."""
+    ones, raise the new ones; ``active``: the active conditions by key.
+
+    ``scope``: the only condition keys that may have changed (``None``: every key); then
+    ``active`` holds the conditions of those keys, and the other open alerts stay as they are.
+    """
     alerts: list[Alert] = []
-    if not active_conditions and not state.open_alerts:
-        return alerts
-    active = {condition.key: condition for condition in active_conditions}
     open_alerts, episodes = state.open_alerts, state.episodes
+    if not active and not open_alerts:
+        return alerts
     resolved: list[str] = []
     changed: dict[str, Alert] = {}
-    for key, current in open_alerts.items():
+    candidates = open_alerts.items() if scope is None else [
+        (key, current) for key, current in open_alerts.items() if key in scope]
+    for key, current in candidates:
         condition = active.get(key)
         if condition is None or condition.identity != current.identity:
             resolved.append(key)
@@ -101,7 +106,7 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
     raised = [key for key in active if key not in open_alerts or key in resolved]
     if not resolved and not raised and not changed:
         return alerts
-    open_alerts, episodes = dict(open_alerts), dict(episodes)
+    open_alerts = dict(open_alerts)
     for key in resolved:
         last = open_alerts.pop(key).alert
         alerts.append(copy_with(last, {"status": "resolved", "resolved_at": at, "updated_at": at,
@@ -109,13 +114,15 @@ def _reconcile(state: DealState, active_conditions: list[Condition], at: datetim
     for key, alert in changed.items():
         open_alerts[key] = trusted(OpenAlert, alert=alert, identity=open_alerts[key].identity)
         alerts.append(alert)
+    if raised:
+        update["episodes"] = episodes = dict(episodes)
     for key in raised:
         condition = active[key]
         episodes[key] = episodes.get(key, 0) + 1
         alert = _raise(state, condition, episodes[key], playbook)
         open_alerts[key] = trusted(OpenAlert, alert=alert, identity=condition.identity)
         alerts.append(alert)
-    update["open_alerts"], update["episodes"] = open_alerts, episodes
+    update["open_alerts"] = open_alerts
     return alerts
 
 
@@ -136,6 +143,29 @@ def _earliest(first: datetime | None, second: datetime | None) -> datetime | Non
     return min(first, second)
 
 
+def _in_scope(known: Answers | None, answers: Answers,
+              snooze_over: bool) -> tuple[dict[str, Condition], set[str] | None]:
+    """The active conditions to reconcile by key, and the keys they may change (``None``: all).
+
+    The open alerts follow ``known``'s conditions (or ``known`` is ``None``) and each key is one
+    detector's, so when no snooze ended only the keys of the detectors whose conditions changed
+    since can change.
+    """
+    active: dict[str, Condition] = {}
+    if known is None or answers.changed is None or snooze_over:
+        for condition in answers.active:
+            active[condition.key] = condition
+        return active, None
+    scope: set[str] = set()
+    for i in answers.changed:
+        for condition in known.conditions[i]:
+            scope.add(condition.key)
+        for condition in answers.conditions[i]:
+            active[condition.key] = condition
+    scope.update(active)
+    return active, scope
+
+
 def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[Alert], DealState]:
     """Raise what became true, update what changed and resolve what cleared, as of ``at``.
 
@@ -144,23 +174,25 @@ def evaluate(state: DealState, playbook: Playbook, at: datetime) -> tuple[list[A
     detectors' answers are kept too (``answers``), so the next evaluation re-runs only the
     detectors whose inputs changed or whose wake-up came. The open alerts always follow the
     kept answers' conditions, so they are reconciled only when a condition changed (or a
-    snooze ended).
+    snooze ended), and then only for the detectors whose conditions changed.
     """
     known: Answers | None = state.answers
     answers = answers_at(state, playbook, at)
     update: dict[str, Any] = {}
     alerts: list[Alert] = []
-    snooze_end = _snooze_end(state.open_alerts) if state.open_alerts else None
+    snooze_end = _snooze_end(state.open_alerts) if state.open_alerts and not state.none_snoozed else None
     snooze_over = snooze_end is not None and snooze_end <= at
     if answers is None:
-        alerts = _reconcile(state, [], at, update, playbook)
+        alerts = _reconcile(state, {}, at, update, playbook)
     else:
         if answers is not known:
             update["answers"], update["dirty"] = answers, 0
         if known is None or answers.active is not known.active or snooze_over:
-            alerts = _reconcile(state, answers.active, at, update, playbook)
-    if "open_alerts" in update:
+            active, scope = _in_scope(known, answers, snooze_over)
+            alerts = _reconcile(state, active, at, update, playbook, scope)
+    if "open_alerts" in update and snooze_end is not None:  # (reconciling snoozes no alert)
         snooze_end = _snooze_end(update["open_alerts"])
+    update["none_snoozed"] = snooze_end is None
     evaluated_at = max(at, state.evaluated_at or at)
     update["evaluated_at"] = evaluated_at
     update["wake_known"] = evaluated_at == at
@@ -184,7 +216,8 @@ def _next_wake(state: DealState, playbook: Playbook, after: datetime | None = No
     if after is None and state.wake_known:
         return state.wake
     answers = answers_at(state, playbook, moment)
-    return _earliest(answers.wake if answers is not None else None, _snooze_end(state.open_alerts, moment))
+    snooze_end = None if state.none_snoozed else _snooze_end(state.open_alerts, moment)
+    return _earliest(answers.wake if answers is not None else None, snooze_end)
 
 
 def fire_due(state: DealState, playbook: Playbook, until: datetime) -> tuple[list[Alert], DealState]:
