@@ -128,22 +128,16 @@ def _backtest(args: argparse.Namespace, settings: Settings, records: list[LogRec
         print("no complete period in the log: the backtest needs a log spanning at least one whole period")
         return 1
     weeks = {(w.period, w.week): w for w in report.weeks}
-    periods = []
-    for name in report.periods:
-        row: dict[str, Any] = {"period": name, "actual won": f"{report.actual[name]:,.0f}"}
-        for n in (2, 4, 8):
-            if (w := weeks.get((name, n))) is not None:
-                row[f"week {n} evidence"] = f"{w.expected:,.0f}"
-                row[f"week {n} baseline"] = f"{w.baseline:,.0f}"
-                row[f"week {n} CRM"] = f"{w.crm_pipeline:,.0f}"
-                row[f"week {n} model"] = w.model
-        periods.append(row)
+    periods = [{"period": name, "week": n, "model": w.model, "actual won": f"{report.actual[name]:,.0f}",
+                "evidence": f"{w.expected:,.0f}", "baseline": f"{w.baseline:,.0f}", "CRM": f"{w.crm_pipeline:,.0f}"}
+               for name in report.periods for n in (2, 4, 8) if (w := weeks.get((name, n))) is not None]
     errors = [{"method": method, "at": at, "forecasts": e.forecasts, "MAPE": _pct(e.mape), "WAPE": _pct(e.wape),
                "bias": _pct(e.bias)} for method, by_at in report.errors.items() for at, e in by_at.items()]
     calibration = [{"method": m, "probability": f"{b.low:.1f}-{b.high:.1f}", "deals": b.deals,
                     "mean probability": f"{b.mean_probability:.3f}", "won": f"{b.won_share:.3f}"}
                    for m, bins in report.calibration.items() for b in bins]
-    print_tables(table("Forecast against what was won, per period", periods),
+    print_tables(table("Forecast against what was won, per period at weeks 2, 4 and 8 (CRM: the weighted pipeline "
+                       "of eventual stage win rates)", periods),
                  table("Errors (MAPE: mean absolute % error per period; WAPE: summed errors / summed actuals)",
                        errors),
                  table(f"Deal probabilities: Brier score evidence {report.brier['evidence']:.4f}, "

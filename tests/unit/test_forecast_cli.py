@@ -38,6 +38,7 @@ def test_backtest_tables(outputs: tuple[Path, Path], capsys: pytest.CaptureFixtu
                  "--period-kind", "month"]) == 0
     printed = capsys.readouterr().out
     assert "Forecast against what was won, per period" in printed and "Brier score" in printed
+    assert "crm_pipeline" in printed and "CRM" in printed  # the CRM's weighted pipeline beside the others
 
 
 def test_a_bad_period_is_explained(outputs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
