@@ -76,8 +76,8 @@ class Forecaster:
         model = None
         if enough_history(closed, known.labels):
             if len(known.rows) != self._fitted_on:  # the history only grows: as many rows, the same rows
-                self._model, self._fitted_on = fit(known.rows, known.labels, start=self._model,
-                                                         signs=self.signs), len(known.rows)
+                refitted = fit(known.rows, known.labels, start=self._model, signs=self.signs)
+                self._model, self._fitted_on = refitted, len(known.rows)
             model = self._model
         forecasts = [self._deal(track, as_of, model, rates) for track in deals.values()
                      if track.outcome is None and self.period_of(track).end_at > as_of]
