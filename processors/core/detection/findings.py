@@ -8,15 +8,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.base import Severity
 
 DAY = timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     """An alert condition that holds; ``identity`` changes when it is a new episode."""
 
     type: str
