@@ -27,8 +27,11 @@ class DeadlineIndex:
             return
         if self._due.get(deal_id) == due:
             return
+        if self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heapreplace(self._heap, (due, deal_id))  # the earliest entry is superseded: take its place
+        else:
+            heapq.heappush(self._heap, (due, deal_id))
         self._due[deal_id] = due
-        heapq.heappush(self._heap, (due, deal_id))
         if len(self._heap) > 2 * len(self._due) + 1024:
             self._heap = [(moment, deal) for deal, moment in self._due.items()]
             heapq.heapify(self._heap)
@@ -48,8 +51,8 @@ class DeadlineIndex:
         moment = self.peek()
         if moment is None or moment > until:
             return None
-        _, deal_id = heapq.heappop(self._heap)
-        del self._due[deal_id]
+        deal_id = self._heap[0][1]
+        del self._due[deal_id]  # its entry is superseded now: the deal's next schedule takes its place
         return moment, deal_id
 
     def peek(self) -> datetime | None:
