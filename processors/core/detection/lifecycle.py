@@ -206,6 +206,8 @@ def next_wake(state: DealState, playbook: Playbook, after: datetime | None = Non
 
     ``playbook``: the shell's playbook; the deal's owner's team thresholds apply.
     """
+    if after is None and state.wake_known and state.evaluated_at is not None:
+        return state.wake  # kept by the last evaluation (see _next_wake), whatever the playbook
     return _next_wake(state, for_owner(playbook, state.owner_id), after)
 
 
