@@ -112,7 +112,7 @@ def _reconcile(state: DealState, active: dict[str, Condition], at: datetime,
         alerts.append(copy_with(last, {"status": "resolved", "resolved_at": at, "updated_at": at,
                                      "notify": False, "revision": last.revision + 1}))
     for key, alert in changed.items():
-        open_alerts[key] = trusted(OpenAlert, alert=alert, identity=open_alerts[key].identity)
+        open_alerts[key] = copy_with(open_alerts[key], {"alert": alert})  # the same episode
         alerts.append(alert)
     if raised:
         update["episodes"] = episodes = dict(episodes)
