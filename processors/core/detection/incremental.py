@@ -157,7 +157,7 @@ def _rerun(state: DealState, playbook: Playbook, at: datetime, runs: str, wakes:
     changed: list[int] = []
     for i in rerun:
         before = conditions[i]
-        own = Findings([], None, before) if wakes[i] == at and not dirty & _INPUTS[i] else Findings([])
+        own = Findings([], None, before) if not dirty & _INPUTS[i] and wakes[i] == at else Findings([])
         _DETECTORS[i](state, playbook, at, own)
         new_wakes[i] = own.next_wake or NEVER
         if own.active != before:
