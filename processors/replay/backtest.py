@@ -112,7 +112,8 @@ class Backtest:
             self._in_force(due)
             alerts, state = tick(self.states[deal_id], self.playbook, due)
             self._store(state)
-            yield from self._count(alerts)
+            self._count(alerts)
+            yield from alerts
         if self.clock is None or moment > self.clock:
             self.clock = moment
 
@@ -126,10 +127,10 @@ class Backtest:
         self.states[state.deal_id] = state
         self.deadlines.schedule(state.deal_id, next_wake(state, self.playbook))
 
-    def _count(self, alerts: list[Alert]) -> Iterator[Alert]:
+    def _count(self, alerts: list[Alert]) -> None:
+        counts = self.summary.alerts
         for alert in alerts:
-            self.summary.alerts[f"{alert.type} ({alert.status})"] += 1
-            yield alert
+            counts[f"{alert.type} ({alert.status})"] += 1
 
     def feed(self, message: Inbound) -> Iterator[Fact | Alert]:
         """Process one message; yield the alerts of earlier deadlines, its facts, then its alerts."""
@@ -149,7 +150,8 @@ class Backtest:
             elif fact.type == "command.rejected":  # type: ignore[attr-defined]
                 self.summary.refused_changes += 1
             yield fact
-        yield from self._count(decision.alerts)
+        self._count(decision.alerts)
+        yield from decision.alerts
 
 
 YOUNG_COLLECTION_THRESHOLD = 20_000
