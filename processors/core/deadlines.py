@@ -48,12 +48,14 @@ class DeadlineIndex:
 
     def pop_next(self, until: datetime) -> tuple[datetime, str] | None:
         """Remove and return the earliest deal due at or before ``until``, if any."""
-        moment = self.peek()
-        if moment is None or moment > until:
-            return None
-        deal_id = self._heap[0][1]
-        del self._due[deal_id]  # its entry is superseded now: the deal's next schedule takes its place
-        return moment, deal_id
+        heap = self._heap
+        while heap and heap[0][0] <= until:
+            moment, deal_id = heap[0]
+            if self._due.get(deal_id) == moment:
+                del self._due[deal_id]  # its entry is superseded now: the deal's next schedule takes its place
+                return moment, deal_id
+            heapq.heappop(heap)
+        return None
 
     def peek(self) -> datetime | None:
         """The earliest live due moment."""
