@@ -90,9 +90,9 @@ def _reconcile(state: DealState, active: dict[str, Condition], at: datetime,
         return alerts
     resolved: list[str] = []
     changed: dict[str, Alert] = {}
-    candidates = open_alerts.items() if scope is None else [
-        (key, current) for key, current in open_alerts.items() if key in scope]
-    for key, current in candidates:
+    for key, current in open_alerts.items():
+        if scope is not None and key not in scope:
+            continue
         condition = active.get(key)
         if condition is None or condition.identity != current.identity:
             resolved.append(key)
