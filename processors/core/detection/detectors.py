@@ -203,7 +203,9 @@ def economic_buyer_silent(state: DealState, playbook: Playbook, at: datetime, fo
     late_entries = [first_entered[name] for name in view.late_stages if name in first_entered]
     if not late_entries:
         return
-    anchor = max([min(late_entries), *([state.last_economic_buyer_at] if state.last_economic_buyer_at else [])])
+    anchor, last = min(late_entries), state.last_economic_buyer_at  # the later of the two
+    if last is not None and last > anchor:
+        anchor = last
     days = playbook.detectors.economic_buyer_silent_days
     since = anchor + view.economic_buyer_silent
     if found.reached(at, since):
@@ -317,14 +319,14 @@ def _velocity_next_drop(times: list[datetime], view: PlaybookView, recent_start:
     if end - baseline_start < view.velocity_min_baseline:
         return None  # the baseline window can never hold enough
     ceiling = view.velocity_drop_ratio * ((end - baseline_start) / view.velocity_baseline_weeks)
-    recent_span, full_span = view.velocity_recent, view.velocity_offsets[2]
+    recent_weeks, baseline_span = view.velocity_recent_weeks, view.velocity_baseline
     for leaving in range(recent_start, end):
         recent = end - leaving - 1
-        if recent / view.velocity_recent_weeks >= ceiling or (recent and times[leaving + 1] == times[leaving]):
+        if recent / recent_weeks >= ceiling or (recent and times[leaving + 1] == times[leaving]):
             continue  # too many recent ones, or not the last of the engagements leaving then
-        moment = times[leaving] + recent_span
-        if _dropped(view, recent, leaving + 1 - bisect_right(times, moment - full_span, baseline_start)):
-            return moment
+        # At the moment it leaves the recent window, the baseline window starts one baseline span before it.
+        if _dropped(view, recent, leaving + 1 - bisect_right(times, times[leaving] - baseline_span, baseline_start)):
+            return times[leaving] + view.velocity_recent
     return None
 
 
