@@ -260,6 +260,11 @@ class DealState(BaseModel):
         return self.status != "pending"
 
     @property
+    def is_open(self) -> bool:
+        """Created and not closed: the deal takes commands and its engagement counts."""
+        return self.status == "open"
+
+    @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
@@ -295,14 +300,15 @@ class DealState(BaseModel):
 
         Like ``model_copy``, the values are trusted (not validated) and unchanged containers are
         shared, so states must never be mutated in place. Changed detector inputs are marked in
-        ``dirty``; new buyer engagements without their times drop the remembered times.
+        ``dirty``; new buyer engagements without their times drop the remembered times, and new
+        evidence without its ``satisfied_criteria`` has them found again.
         """
         data = {**self.__dict__, **update}
         if not FIELD_BITS.keys().isdisjoint(update):
             data["dirty"] = self.dirty | _bits_of(update)
             if "buyer_engagements" in update and "engagement_times" not in update:
                 data["engagement_times"] = None
-        if "evidence" in update:
+        if "evidence" in update and "satisfied_criteria" not in update:
             data["satisfied_criteria"] = _satisfied(update["evidence"])
         if "open_alerts" in update and "none_snoozed" not in update:
             data["none_snoozed"] = False
