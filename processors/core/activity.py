@@ -6,15 +6,7 @@ from bisect import bisect_left
 from datetime import datetime, timedelta
 from typing import Any
 
-from processors.core.engagement_kinds import (
-    engagement_contacts,
-    is_buyer_engagement,
-    is_buyer_response,
-    is_conversation,
-    is_outbound_touch,
-    is_substantive_discussion,
-    stakeholders_met,
-)
+from processors.core.engagement_kinds import engagement_contacts, kinds_of, stakeholders_met
 from processors.core.state import MAX_STAKEHOLDERS, BuyerEngagement, DealState
 
 HISTORY = timedelta(days=90)
@@ -39,19 +31,20 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
     Only fields whose value changes are given, so no detector input is marked dirty for nothing.
     """
     update: dict[str, Any] = {}
-    if is_outbound_touch(engagement) and len(state.unanswered_touch_times) < MAX_UNANSWERED:
-        update["unanswered_touch_times"] = sorted([*state.unanswered_touch_times, at])
-    if is_buyer_response(engagement):
+    kinds, touches = kinds_of(engagement), state.unanswered_touch_times
+    if kinds.outbound_touch and len(touches) < MAX_UNANSWERED:
+        update["unanswered_touch_times"] = sorted([*touches, at])
+    if kinds.buyer_response:
         if _later(state.last_buyer_response_at, at):
             update["last_buyer_response_at"] = at
-        if state.first_unanswered_at is not None and at >= state.first_unanswered_at:
-            seconds = (at - state.first_unanswered_at).total_seconds()
+        if touches and at >= touches[0]:
+            seconds = (at - touches[0]).total_seconds()
             update["response_times"] = [*state.response_times, seconds][-MAX_RESPONSE_TIMES:]
-        if state.unanswered_touch_times:
+        if touches:
             update["unanswered_touch_times"] = []
         else:  # none were unanswered (a touch of this same engagement is answered by it)
             update.pop("unanswered_touch_times", None)
-    if is_buyer_engagement(engagement):
+    if kinds.buyer_engagement:
         people = engagement_contacts(engagement)
         times = state.buyer_engagement_times()  # sorted, as the engagements are
         start = bisect_left(times, at - HISTORY)
@@ -68,10 +61,10 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
         if "economic_buyer" in map(contacts.get, people):
             if _later(state.last_economic_buyer_at, at):
                 update["last_economic_buyer_at"] = at
-    if is_substantive_discussion(engagement):
+    if kinds.substantive_discussion:
         if _later(state.last_substantive_at, at):
             update["last_substantive_at"] = at
-    if is_conversation(engagement):
+    if kinds.conversation:
         update["conversations_in_stage"] = state.conversations_in_stage + 1
     met = [person for person in stakeholders_met(engagement) if person not in state.stakeholders]
     if met and len(state.stakeholders) < MAX_STAKEHOLDERS:
