@@ -46,15 +46,15 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
             update.pop("unanswered_touch_times", None)
     if kinds.buyer_engagement:
         people = engagement_contacts(engagement)
-        times = state.buyer_engagement_times()  # sorted, as the engagements are
-        start = bisect_left(times, at - HISTORY)
-        kept, kept_times = state.buyer_engagements[start:], times[start:]  # new lists: ours to extend
+        kept, times = state.buyer_engagements, state.buyer_engagement_times()  # sorted, as the engagements are
+        cutoff = at - HISTORY
+        if times and times[0] < cutoff:  # the oldest fall out of the window
+            start = bisect_left(times, cutoff)
+            kept, times = kept[start:], times[start:]
         added = BuyerEngagement.of(at, people)
         # as ``sorted([*kept, added], key=_time)``, which needs sorting only for an engagement out of order
-        if not kept or kept[-1].at <= at:
-            kept.append(added)
-            kept_times.append(at)
-            update["buyer_engagements"], update["engagement_times"] = kept, kept_times
+        if not times or times[-1] <= at:
+            update["buyer_engagements"], update["engagement_times"] = [*kept, added], [*times, at]
         else:
             engagements = sorted([*kept, added], key=_time)
             update["buyer_engagements"], update["engagement_times"] = engagements, [e.at for e in engagements]
@@ -66,9 +66,11 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
             update["last_substantive_at"] = at
     if kinds.conversation:
         update["conversations_in_stage"] = state.conversations_in_stage + 1
-    met = [person for person in stakeholders_met(engagement) if person not in state.stakeholders]
-    if met and len(state.stakeholders) < MAX_STAKEHOLDERS:
-        update["stakeholders"] = sorted({*state.stakeholders, *met})[:MAX_STAKEHOLDERS]
+    people_met = stakeholders_met(engagement)
+    if people_met and len(state.stakeholders) < MAX_STAKEHOLDERS:
+        met = [person for person in people_met if person not in state.stakeholders]
+        if met:
+            update["stakeholders"] = sorted({*state.stakeholders, *met})[:MAX_STAKEHOLDERS]
     if engagement.get("type") == "meeting.held":
         update["meetings_held"] = state.meetings_held + 1
         update["longest_meeting_minutes"] = max(state.longest_meeting_minutes, engagement["duration_minutes"])
