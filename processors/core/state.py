@@ -34,6 +34,7 @@ DETECTOR_FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_
 """Every state field a detector reads (``fields_missing``: every field a playbook may require)."""
 FIELD_BITS: dict[str, int] = {name: 1 << bit for bit, name in enumerate(DETECTOR_FIELDS)}
 """The bit of each detector input in :attr:`DealState.dirty`."""
+_DETECTOR_FIELD_SET = frozenset(DETECTOR_FIELDS)
 ALL_DIRTY = (1 << len(DETECTOR_FIELDS)) - 1
 CACHES = frozenset({"dirty", "answers", "engagement_times", "satisfied_criteria", "none_snoozed"})
 """Fields derived from the others, kept only in memory: never stored, never compared."""
@@ -304,7 +305,7 @@ class DealState(BaseModel):
         evidence without its ``satisfied_criteria`` has them found again.
         """
         data = {**self.__dict__, **update}
-        if not FIELD_BITS.keys().isdisjoint(update):
+        if not _DETECTOR_FIELD_SET.isdisjoint(update):
             data["dirty"] = self.dirty | _bits_of(update)
             if "buyer_engagements" in update and "engagement_times" not in update:
                 data["engagement_times"] = None
