@@ -70,12 +70,16 @@ def _evidence_from_engagement(ctx: Context, engagement: dict[str, Any], contacts
     met = criteria_met_by(engagement, ctx.playbook, contacts)
     if not met:
         return
-    satisfied = ctx.state.satisfied() | {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
+    satisfied = ctx.state.satisfied()
+    unmet = [criterion for criterion in met if criterion not in satisfied]
+    if not unmet:
+        return
+    recorded = {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
     kind = "meeting_notes" if engagement["type"] == "meeting.held" else (
         "email" if engagement["type"] == "email.replied" else "other"
     )
-    for criterion in met:
-        if criterion in satisfied:
+    for criterion in unmet:
+        if criterion in recorded:
             continue
         ctx.add(
             EvidenceRecorded,
@@ -102,9 +106,11 @@ def engagement(ctx: Context) -> None:
 
 def _suggest_nurture(ctx: Context, engagement: dict[str, Any]) -> None:
     """``[G5]``: the N-th substantive conversation in the stage, and the exit criteria still unmet."""
+    if not is_conversation(engagement):
+        return
     nurture, stage = ctx.playbook.nurture, ctx.state.stage or ""
-    if (stage not in nurture.suggest_in_stages or not is_conversation(engagement)
-            or ctx.state.conversations_in_stage + 1 != nurture.suggest_after_conversations):
+    conversations = ctx.state.conversations_in_stage + 1
+    if stage not in nurture.suggest_in_stages or conversations != nurture.suggest_after_conversations:
         return
     recorded = {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
     satisfied = ctx.state.satisfied() | recorded
