@@ -278,6 +278,10 @@ class Playbook(PlaybookModel):
     def all_criteria(self) -> set[str]:
         return set(self._lookups().criteria)
 
+    def has_criterion(self, name: str) -> bool:
+        """Whether ``name`` is an exit criterion of some stage (``name in all_criteria()``)."""
+        return name in self._lookups().criteria
+
     def with_benchmarks(self, days: dict[str, float]) -> "Playbook":
         """This playbook with some stages' benchmark days replaced."""
         stages = [s.model_copy(update={"benchmark_days": days[s.name]}) if s.name in days else s for s in self.stages]

@@ -6,15 +6,7 @@ from bisect import bisect_left
 from datetime import datetime, timedelta
 from typing import Any
 
-from processors.core.engagement_kinds import (
-    engagement_contacts,
-    is_buyer_engagement,
-    is_buyer_response,
-    is_conversation,
-    is_outbound_touch,
-    is_substantive_discussion,
-    stakeholders_met,
-)
+from processors.core.engagement_kinds import engagement_contacts, kinds_of, stakeholders_met
 from processors.core.state import MAX_STAKEHOLDERS, BuyerEngagement, DealState
 
 HISTORY = timedelta(days=90)
@@ -39,43 +31,46 @@ def after_engagement(state: DealState, engagement: dict[str, Any], at: datetime,
     Only fields whose value changes are given, so no detector input is marked dirty for nothing.
     """
     update: dict[str, Any] = {}
-    if is_outbound_touch(engagement) and len(state.unanswered_touch_times) < MAX_UNANSWERED:
-        update["unanswered_touch_times"] = sorted([*state.unanswered_touch_times, at])
-    if is_buyer_response(engagement):
+    kinds, touches = kinds_of(engagement), state.unanswered_touch_times
+    if kinds.outbound_touch and len(touches) < MAX_UNANSWERED:
+        update["unanswered_touch_times"] = sorted([*touches, at])
+    if kinds.buyer_response:
         if _later(state.last_buyer_response_at, at):
             update["last_buyer_response_at"] = at
-        if state.first_unanswered_at is not None and at >= state.first_unanswered_at:
-            seconds = (at - state.first_unanswered_at).total_seconds()
+        if touches and at >= touches[0]:
+            seconds = (at - touches[0]).total_seconds()
             update["response_times"] = [*state.response_times, seconds][-MAX_RESPONSE_TIMES:]
-        if state.unanswered_touch_times:
+        if touches:
             update["unanswered_touch_times"] = []
         else:  # none were unanswered (a touch of this same engagement is answered by it)
             update.pop("unanswered_touch_times", None)
-    if is_buyer_engagement(engagement):
+    if kinds.buyer_engagement:
         people = engagement_contacts(engagement)
-        times = state.buyer_engagement_times()  # sorted, as the engagements are
-        start = bisect_left(times, at - HISTORY)
-        kept, kept_times = state.buyer_engagements[start:], times[start:]  # new lists: ours to extend
+        kept, times = state.buyer_engagements, state.buyer_engagement_times()  # sorted, as the engagements are
+        cutoff = at - HISTORY
+        if times and times[0] < cutoff:  # the oldest fall out of the window
+            start = bisect_left(times, cutoff)
+            kept, times = kept[start:], times[start:]
         added = BuyerEngagement.of(at, people)
         # as ``sorted([*kept, added], key=_time)``, which needs sorting only for an engagement out of order
-        if not kept or kept[-1].at <= at:
-            kept.append(added)
-            kept_times.append(at)
-            update["buyer_engagements"], update["engagement_times"] = kept, kept_times
+        if not times or times[-1] <= at:
+            update["buyer_engagements"], update["engagement_times"] = [*kept, added], [*times, at]
         else:
             engagements = sorted([*kept, added], key=_time)
             update["buyer_engagements"], update["engagement_times"] = engagements, [e.at for e in engagements]
         if "economic_buyer" in map(contacts.get, people):
             if _later(state.last_economic_buyer_at, at):
                 update["last_economic_buyer_at"] = at
-    if is_substantive_discussion(engagement):
+    if kinds.substantive_discussion:
         if _later(state.last_substantive_at, at):
             update["last_substantive_at"] = at
-    if is_conversation(engagement):
+    if kinds.conversation:
         update["conversations_in_stage"] = state.conversations_in_stage + 1
-    met = [person for person in stakeholders_met(engagement) if person not in state.stakeholders]
-    if met and len(state.stakeholders) < MAX_STAKEHOLDERS:
-        update["stakeholders"] = sorted({*state.stakeholders, *met})[:MAX_STAKEHOLDERS]
+    people_met = stakeholders_met(engagement)
+    if people_met and len(state.stakeholders) < MAX_STAKEHOLDERS:
+        met = [person for person in people_met if person not in state.stakeholders]
+        if met:
+            update["stakeholders"] = sorted({*state.stakeholders, *met})[:MAX_STAKEHOLDERS]
     if engagement.get("type") == "meeting.held":
         update["meetings_held"] = state.meetings_held + 1
         update["longest_meeting_minutes"] = max(state.longest_meeting_minutes, engagement["duration_minutes"])

@@ -6,6 +6,7 @@ projections both use them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 OUTBOUND_TOUCH = "outbound_touch"
@@ -70,3 +71,33 @@ def stakeholders_met(engagement: dict[str, Any]) -> list[str]:
     if engagement.get("type") in ("stakeholder.added", "meeting.held"):
         return engagement_contacts(engagement)
     return []
+
+
+@dataclass(frozen=True, slots=True)
+class Kinds:
+    """Everything above that one engagement message counts as, found once for it."""
+
+    outbound_touch: bool
+    buyer_response: bool
+    buyer_engagement: bool
+    substantive_discussion: bool
+    conversation: bool
+
+
+def _judged(engagement: dict[str, Any]) -> Kinds:
+    return Kinds(outbound_touch=is_outbound_touch(engagement), buyer_response=is_buyer_response(engagement),
+                 buyer_engagement=is_buyer_engagement(engagement),
+                 substantive_discussion=is_substantive_discussion(engagement), conversation=is_conversation(engagement))
+
+
+_KINDS_OF_TYPE = {kind: _judged({"type": kind}) for kind in
+                  ("email.sent", "email.replied", "email.opened", "meeting.held", "content.viewed",
+                   "stakeholder.added")}
+"""The kinds of the engagement types whose kinds depend on the type alone (not on a call's
+direction, a meeting's initiator or a signal's name)."""
+
+
+def kinds_of(engagement: dict[str, Any]) -> Kinds:
+    """What ``engagement`` counts as (the predicates above, each asked once)."""
+    known = _KINDS_OF_TYPE.get(engagement.get("type"))  # type: ignore[arg-type]
+    return known if known is not None else _judged(engagement)

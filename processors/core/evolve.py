@@ -103,10 +103,11 @@ def _snoozed(state: DealState, fact: AlertSnoozed) -> dict[str, Any]:
 
 
 def _evidence(state: DealState, fact: EvidenceRecorded) -> dict[str, Any]:
-    if fact.criterion in state.satisfied():
+    satisfied = state.satisfied()
+    if fact.criterion in satisfied:
         return {}  # already satisfied: the gates need no second entry (the fact keeps the evidence)
     entry = EvidenceEntry.of(fact.criterion, fact.occurred_at, fact.source_event_id)
-    return {"evidence": [*_valid(state), entry]}
+    return {"evidence": [*_valid(state), entry], "satisfied_criteria": satisfied | {fact.criterion}}
 
 
 def _valid(state: DealState) -> list[EvidenceEntry]:
@@ -117,7 +118,8 @@ def _valid(state: DealState) -> list[EvidenceEntry]:
 
 
 def _invalidated(state: DealState, fact: EvidenceInvalidated) -> dict[str, Any]:
-    return {"evidence": [entry for entry in state.evidence if entry.valid and entry.criterion != fact.criterion]}
+    return {"evidence": [entry for entry in state.evidence if entry.valid and entry.criterion != fact.criterion],
+            "satisfied_criteria": state.satisfied() - {fact.criterion}}
 
 
 def _moved(state: DealState, fact: StageRegressed | DealNurtured) -> dict[str, Any]:

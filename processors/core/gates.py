@@ -68,6 +68,8 @@ def criteria_met_by(engagement: dict[str, Any], playbook: Playbook, contacts: di
 
 def contacts_after(engagement: dict[str, Any], contacts: dict[str, str]) -> dict[str, str]:
     """The deal's known contact roles after one engagement message (``contacts`` itself if it changes none)."""
+    if engagement.get("type") != "stakeholder.added" and not engagement.get("attendees"):
+        return contacts  # states no roles
     learned = _roles_given(engagement)
     if not learned or all(contacts.get(person) == role for person, role in learned.items()):
         return contacts

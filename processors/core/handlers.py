@@ -55,6 +55,8 @@ def requested(ctx: Context, target: str | None) -> dict[str, Any]:
 
 def refuse_unless_open(ctx: Context, target: str | None, notify: bool = True) -> bool:
     """Refuse commands on unknown or terminal deals; ``True`` when refused (``notify``: with ``gate.rejected``)."""
+    if ctx.state.is_open:
+        return False
     if not ctx.state.exists:
         ctx.reject("unknown_deal", f"deal {ctx.state.deal_id!r} does not exist", requested(ctx, target), notify=notify)
         return True
@@ -68,13 +70,17 @@ def _evidence_from_engagement(ctx: Context, engagement: dict[str, Any], contacts
     met = criteria_met_by(engagement, ctx.playbook, contacts)
     if not met:
         return
-    satisfied = ctx.state.satisfied() | {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
-    for criterion in met:
-        if criterion in satisfied:
+    satisfied = ctx.state.satisfied()
+    unmet = [criterion for criterion in met if criterion not in satisfied]
+    if not unmet:
+        return
+    recorded = {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
+    kind = "meeting_notes" if engagement["type"] == "meeting.held" else (
+        "email" if engagement["type"] == "email.replied" else "other"
+    )
+    for criterion in unmet:
+        if criterion in recorded:
             continue
-        kind = "meeting_notes" if engagement["type"] == "meeting.held" else (
-            "email" if engagement["type"] == "email.replied" else "other"
-        )
         ctx.add(
             EvidenceRecorded,
             criterion=criterion,
@@ -88,7 +94,7 @@ def _evidence_from_engagement(ctx: Context, engagement: dict[str, Any], contacts
 def engagement(ctx: Context) -> None:
     """Record engagement; once the deal is open, let it satisfy criteria (``[T4]``)."""
     data = json_values(ctx.message)
-    is_open = ctx.state.exists and not ctx.state.is_terminal
+    is_open = ctx.state.is_open
     found = signals(ctx.state, data, ctx.message.occurred_at, ctx.playbook) if is_open else []
     ctx.add(EngagementRecorded, engagement_type=ctx.message.type, engagement=data, momentum=found)
     if is_open:
@@ -100,9 +106,11 @@ def engagement(ctx: Context) -> None:
 
 def _suggest_nurture(ctx: Context, engagement: dict[str, Any]) -> None:
     """``[G5]``: the N-th substantive conversation in the stage, and the exit criteria still unmet."""
+    if not is_conversation(engagement):
+        return
     nurture, stage = ctx.playbook.nurture, ctx.state.stage or ""
-    if (stage not in nurture.suggest_in_stages or not is_conversation(engagement)
-            or ctx.state.conversations_in_stage + 1 != nurture.suggest_after_conversations):
+    conversations = ctx.state.conversations_in_stage + 1
+    if stage not in nurture.suggest_in_stages or conversations != nurture.suggest_after_conversations:
         return
     recorded = {f.criterion for f in ctx.facts if isinstance(f, EvidenceRecorded)}
     satisfied = ctx.state.satisfied() | recorded
@@ -169,7 +177,7 @@ def record_evidence(ctx: Context) -> None:
     msg: EvidenceRecord = ctx.message  # type: ignore[assignment]
     if refuse_unless_open(ctx, msg.criterion):
         return
-    if msg.criterion not in ctx.playbook.all_criteria():
+    if not ctx.playbook.has_criterion(msg.criterion):
         ctx.reject("unknown_criterion", f"unknown criterion {msg.criterion!r}",
                    requested(ctx, msg.criterion))
         return
@@ -205,7 +213,7 @@ def change_stage(ctx: Context) -> None:
         if not _check_reason(ctx, msg.reason, playbook.regression_reasons, target):
             ctx.add(DealNurtured, reason=msg.reason, **common)
         return
-    if target not in playbook.stage_names:
+    if not playbook.has_stage(target):
         ctx.reject("invalid_transition", f"{target!r} is not an open stage of the playbook",
                    requested(ctx, target))
         return

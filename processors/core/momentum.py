@@ -6,7 +6,7 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
-from processors.core.engagement_kinds import is_buyer_response, stakeholders_met
+from processors.core.engagement_kinds import kinds_of, stakeholders_met
 from processors.core.playbook_view import view_of
 from processors.core.state import DealState
 from schemas.playbook import Playbook
@@ -31,11 +31,10 @@ def _faster_responses(state: DealState, engagement: dict[str, Any], at: datetime
     A sustained change: each of the latest ``faster_responses_min`` response times is below
     ``faster_responses_ratio`` x the median of at least as many earlier ones, not one quick reply.
     """
-    if not is_buyer_response(engagement):
+    touches = state.unanswered_touch_times
+    if not touches or at < touches[0] or not kinds_of(engagement).buyer_response:
         return False
-    first = state.first_unanswered_at
-    if first is None or at < first:
-        return False
+    first = touches[0]
     d = playbook.detectors
     times = [*state.response_times, (at - first).total_seconds()]
     recent, earlier = times[-d.faster_responses_min:], times[:-d.faster_responses_min]

@@ -34,6 +34,7 @@ DETECTOR_FIELDS = ("stage", "stage_entered_at", "last_buyer_response_at", "last_
 """Every state field a detector reads (``fields_missing``: every field a playbook may require)."""
 FIELD_BITS: dict[str, int] = {name: 1 << bit for bit, name in enumerate(DETECTOR_FIELDS)}
 """The bit of each detector input in :attr:`DealState.dirty`."""
+_DETECTOR_FIELD_SET = frozenset(DETECTOR_FIELDS)
 ALL_DIRTY = (1 << len(DETECTOR_FIELDS)) - 1
 CACHES = frozenset({"dirty", "answers", "engagement_times", "satisfied_criteria", "none_snoozed"})
 """Fields derived from the others, kept only in memory: never stored, never compared."""
@@ -260,6 +261,11 @@ class DealState(BaseModel):
         return self.status != "pending"
 
     @property
+    def is_open(self) -> bool:
+        """Created and not closed: the deal takes commands and its engagement counts."""
+        return self.status == "open"
+
+    @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
@@ -295,14 +301,15 @@ class DealState(BaseModel):
 
         Like ``model_copy``, the values are trusted (not validated) and unchanged containers are
         shared, so states must never be mutated in place. Changed detector inputs are marked in
-        ``dirty``; new buyer engagements without their times drop the remembered times.
+        ``dirty``; new buyer engagements without their times drop the remembered times, and new
+        evidence without its ``satisfied_criteria`` has them found again.
         """
         data = {**self.__dict__, **update}
-        if not FIELD_BITS.keys().isdisjoint(update):
+        if not _DETECTOR_FIELD_SET.isdisjoint(update):
             data["dirty"] = self.dirty | _bits_of(update)
             if "buyer_engagements" in update and "engagement_times" not in update:
                 data["engagement_times"] = None
-        if "evidence" in update:
+        if "evidence" in update and "satisfied_criteria" not in update:
             data["satisfied_criteria"] = _satisfied(update["evidence"])
         if "open_alerts" in update and "none_snoozed" not in update:
             data["none_snoozed"] = False
