@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import itertools
 import json
 import sys
 from collections import Counter
@@ -107,13 +106,23 @@ class Backtest:
 
     def advance_clock(self, moment: datetime) -> Iterator[Alert]:
         """Fire every deal's deadlines up to ``moment`` and move the clock there (never back)."""
-        while (entry := self.deadlines.pop_next(moment)) is not None:
-            due, deal_id = entry
-            self._in_force(due)
-            alerts, state = tick(self.states[deal_id], self.playbook, due)
-            self._store(state)
-            self._count(alerts)
+        while (alerts := self._fire_next(moment)) is not None:
             yield from alerts
+        self._move_clock(moment)
+
+    def _fire_next(self, moment: datetime) -> list[Alert] | None:
+        """Fire the earliest deadline due at or before ``moment``: its alerts (``None``: none was due)."""
+        entry = self.deadlines.pop_next(moment)
+        if entry is None:
+            return None
+        due, deal_id = entry
+        self._in_force(due)
+        alerts, state = tick(self.states[deal_id], self.playbook, due)
+        self._store(state)
+        self._count(alerts)
+        return alerts
+
+    def _move_clock(self, moment: datetime) -> None:
         if self.clock is None or moment > self.clock:
             self.clock = moment
 
@@ -132,9 +141,12 @@ class Backtest:
         for alert in alerts:
             counts[f"{alert.type} ({alert.status})"] += 1
 
-    def feed(self, message: Inbound) -> Iterator[Fact | Alert]:
-        """Process one message; yield the alerts of earlier deadlines, its facts, then its alerts."""
-        yield from self.advance_clock(message.occurred_at)
+    def feed(self, message: Inbound) -> list[Fact | Alert]:
+        """Process one message: the alerts of earlier deadlines, its facts, then its alerts."""
+        outputs: list[Fact | Alert] = []
+        while (alerts := self._fire_next(message.occurred_at)) is not None:
+            outputs += alerts
+        self._move_clock(message.occurred_at)
         assert self.clock is not None
         self._in_force(self.clock)
         state = self.states.get(message.deal_id) or DealState(deal_id=message.deal_id)
@@ -149,9 +161,10 @@ class Backtest:
                 self.summary.accepted_changes += 1
             elif fact.type == "command.rejected":  # type: ignore[attr-defined]
                 self.summary.refused_changes += 1
-            yield fact
         self._count(decision.alerts)
-        yield from decision.alerts
+        outputs += decision.facts
+        outputs += decision.alerts
+        return outputs
 
 
 YOUNG_COLLECTION_THRESHOLD = 20_000
@@ -192,15 +205,21 @@ def run_backtest(
         messages, invalid = read_messages(lines, errors)
         backtest = Backtest(playbook=playbook)
         backtest.summary.invalid = invalid
-        outputs = (output for message in event_time_order(messages) for output in backtest.feed(message))
-        for output in itertools.chain(outputs, backtest.advance_clock(as_of) if as_of is not None else ()):
-            is_alert = isinstance(output, Alert)
-            if is_alert:
-                alerts_out.write(to_bytes(output) + b"\n")
-            elif events_out is not None:
-                events_out.write(to_bytes(output) + b"\n")
-            if sink is not None:
-                sink("alert" if is_alert else "fact", output.model_dump(mode="json"))
+
+        def write(outputs: Iterable[Fact | Alert]) -> None:
+            for output in outputs:
+                is_alert = isinstance(output, Alert)
+                if is_alert:
+                    alerts_out.write(to_bytes(output) + b"\n")
+                elif events_out is not None:
+                    events_out.write(to_bytes(output) + b"\n")
+                if sink is not None:
+                    sink("alert" if is_alert else "fact", output.model_dump(mode="json"))
+
+        for message in event_time_order(messages):
+            write(backtest.feed(message))
+        if as_of is not None:
+            write(backtest.advance_clock(as_of))
     assert backtest.benchmarks is not None
     last_day = backtest.clock.astimezone(timezone.utc).date() if backtest.clock else date.min
     backtest.summary.benchmarks = backtest.benchmarks.describe(last_day)
