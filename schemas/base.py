@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 Role = Literal[
     "economic_buyer",
@@ -126,14 +126,27 @@ def json_values(model: BaseModel) -> dict[str, Any]:
 
 
 _ZERO = timedelta(0)
+_PARSER_UTC = TypeAdapter(AwareDatetime).validate_json('"2000-01-01T00:00:00Z"').tzinfo
+"""The UTC offset pydantic-core gives parsed times (one shared object, of its own type)."""
+_PARSER_EPOCH = datetime(2000, 1, 1, tzinfo=_PARSER_UTC)
+_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def on_shared_utc(moment: datetime) -> datetime:
     """``moment``, if it is in UTC, on the one shared ``timezone.utc``: the same moment and the
     same text, but times on one tzinfo object compare without asking each for its offset
-    (about ten times faster than on the parser's own UTC offsets)."""
-    if moment.tzinfo is not timezone.utc and moment.utcoffset() == _ZERO:
-        return moment.astimezone(timezone.utc)  # a C call: half the cost of datetime(...) or replace()
+    (about ten times faster than on the parser's own UTC offsets).
+
+    A parsed UTC time moves by its distance from an epoch on the parser's UTC (times on one
+    tzinfo object subtract without asking it for offsets): a third of the cost of ``astimezone``.
+    """
+    zone = moment.tzinfo
+    if zone is timezone.utc:
+        return moment
+    if zone is _PARSER_UTC:
+        return _EPOCH + (moment - _PARSER_EPOCH)
+    if moment.utcoffset() == _ZERO:
+        return moment.astimezone(timezone.utc)
     return moment
 
 
