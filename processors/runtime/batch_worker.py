@@ -62,6 +62,8 @@ PRODUCER_REQUEST_TIMEOUT_MS = 180_000
 """How long a produced batch may wait for the broker (aiokafka's default: 40 s). A broker restart
 takes 40 s or more on a small machine (the JVM starts, the partitions elect leaders); the worker
 waits it out, and only a longer outage stops it (crash-only: its successor resumes from the changelog)."""
+FETCHER_TURNS = 3
+"""Event-loop turns a round yields after a fetch (see ``_let_fetcher_run``)."""
 YOUNG_COLLECTION_THRESHOLD = 20_000
 """Allocations between young collections: handling allocates many short-lived objects next to a
 large, long-lived state; the default (700) has the collector walk the survivors over and over."""
@@ -82,8 +84,6 @@ class BatchWorker:
         self.lock = asyncio.Lock()
         self.assigned: set[TopicPartition] = set()
         self.next_offset: dict[TopicPartition, int] = {}
-        self.received_at: dict[int, int] = {}
-        """Per partition number, the poll time (ms) of the fetch that brought its latest records."""
         self.paused: set[tuple[str, int]] = set()
         self.stopping = asyncio.Event()
         self.batch = Batch()
@@ -133,6 +133,8 @@ class BatchWorker:
             self.checkpoints.check()
             timeout = HELD_POLL_TIMEOUT_MS if self.merge.held() else POLL_TIMEOUT_MS
             fetched = await self.consumer.getmany(timeout_ms=timeout, max_records=MAX_RECORDS)
+            if fetched:
+                await _let_fetcher_run()
             async with self.lock:
                 await self.round(fetched)
         async with self.lock:
@@ -154,17 +156,16 @@ class BatchWorker:
             records = [record for record in records if record.offset >= expected]
             if not records:
                 continue
+            polled = self.consumer.last_poll_timestamp(tp) or 0  # the fetch that brought them
             for record in records:
-                self.merge.add(tp.partition, tp.topic, record.offset, (record.timestamp or 0) / 1000, record)
+                self.merge.add(tp.partition, tp.topic, record.offset, (record.timestamp or 0) / 1000, record, polled)
             self.next_offset[tp] = records[-1].offset + 1
-            polled = self.consumer.last_poll_timestamp(tp) or 0
-            self.received_at[tp.partition] = max(self.received_at.get(tp.partition, 0), polled)
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels("worker", tp.topic, str(tp.partition)).set(
                     max(0, highwater - records[-1].offset - 1))
         for partition in self.merge.partitions_waiting():
-            for record in self.merge.release(partition, lambda topic, p=partition: self.at_end(topic, p)):
+            for record in self.merge.release(partition, lambda topic, since, p=partition: self.at_end(topic, p, since)):
                 self.handler.record(record, batch)
         self.pace_fetching()
         self.index_some()
@@ -196,19 +197,21 @@ class BatchWorker:
         metrics.DEADLINE_INDEX.set(len(self.index))
         metrics.DEADLINE_ROUND.observe(time.monotonic() - started)
 
-    def at_end(self, topic: str, partition: int) -> bool:
-        """Whether every record of ``topic``'s ``partition`` produced before the held ones has been fetched.
+    def at_end(self, topic: str, partition: int, since: float) -> bool:
+        """Whether every record of ``topic``'s ``partition`` produced before the held record that
+        goes next has been fetched; ``since`` is the poll time (ms) of the fetch that brought it.
 
-        The partition's high-water mark must come from a fetch answered after the one that
-        brought the latest held records of that partition number: one fetch response may read an
-        idle partition just before a record produced earlier than the records it returns for
-        another partition was appended (a burst of a create command and its engagement).
+        The partition's high-water mark must come from a fetch answered after that one: one
+        fetch response may read an idle partition just before a record produced earlier than the
+        records it returns for another partition was appended (a burst of a create command and its
+        engagement). A later fetch of the held record's own partition bringing more records does
+        not matter for it (so a steady stream does not hold it until a fetch brings none).
         """
         tp = TopicPartition(topic, partition)
         highwater = self.consumer.highwater(tp)
         polled = self.consumer.last_poll_timestamp(tp)
         return (highwater is not None and self.next_offset.get(tp, 0) >= highwater
-                and polled is not None and polled > self.received_at.get(partition, 0))
+                and polled is not None and polled > since)
 
     def pace_fetching(self) -> None:
         """Stop fetching topic partitions that run ahead of the others in time (merge.pacing)."""
@@ -234,7 +237,6 @@ class BatchWorker:
         await self.seal()
         await self.checkpoints.drain()
         self.merge.clear()
-        self.received_at.clear()
         self.paused.clear()  # the partitions of the next assignment start unpaused
         self.assigned -= revoked
         for tp in revoked:
@@ -278,6 +280,15 @@ class BatchWorker:
         metrics.DEADLINE_INDEX.set(len(self.index))
         if not self.unindexed:
             log.info("deadline index rebuilt: %d deals with a deadline", len(self.index))
+
+
+async def _let_fetcher_run() -> None:
+    """Give aiokafka's fetcher the few event-loop turns it takes to send the next fetch (its
+    routine wakes, starts the request's task, the task writes it), so that fetch is answered
+    while the round is handled: a held record waits for one such fetch (``at_end``), which
+    otherwise went out only when the round was over."""
+    for _ in range(FETCHER_TURNS):
+        await asyncio.sleep(0)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
