@@ -9,6 +9,16 @@ from collections.abc import Sequence
 from processors.core import DealState
 from processors.runtime.output_commits import Handled, OrderedCommits, coalesce
 
+LOOP_TURNS = 50
+"""Event-loop turns that let the committing task do all it can (a handful would do)."""
+
+
+async def _let_run() -> None:
+    """Let the other tasks run as far as they can: turns of the loop, not a wall-clock wait, so a
+    busy machine cannot make the check come first."""
+    for _ in range(LOOP_TURNS):
+        await asyncio.sleep(0)
+
 
 def test_records_wait_for_their_outputs_and_keep_handling_order() -> None:
     async def scenario() -> tuple[list[str], list[list[str]], DealState | None, DealState | None]:
@@ -23,10 +33,10 @@ def test_records_wait_for_their_outputs_and_keep_handling_order() -> None:
         await commits.add(Handled("m2", 0, 1, second), [second_ack])
         newest = commits.state("d1", 1)  # the next message of the deal sees m2 handled
         second_ack.set_result(None)
-        await asyncio.sleep(0.01)
+        await _let_run()
         before_first_ack = [source for batch in stored for source in batch]  # m1's outputs are not in: nothing
         first_ack.set_result(None)
-        await asyncio.sleep(0.01)
+        await _let_run()
         after = commits.state("d1", 1)  # stored now: read from the table again
         runner.cancel()
         return before_first_ack, stored, newest, after
@@ -47,9 +57,9 @@ def test_a_batch_stops_at_the_first_record_whose_outputs_are_not_in() -> None:
         for index in (0, 1, 3):
             acks[index].set_result(None)
         runner = asyncio.create_task(commits.run())
-        await asyncio.sleep(0.01)
+        await _let_run()
         acks[2].set_result(None)
-        await asyncio.sleep(0.01)
+        await _let_run()
         runner.cancel()
         return stored
 
@@ -67,7 +77,7 @@ def test_a_refused_output_stops_the_commits_before_storing_its_batch() -> None:
         await commits.add(Handled("m1", 0, 1, None), [good])
         await commits.add(Handled("m2", 0, 1, None), [bad])
         runner = asyncio.create_task(commits.run())
-        await asyncio.sleep(0.01)
+        await asyncio.wait([runner], timeout=10)
         return stored, runner.exception() if runner.done() else None
 
     stored, error = asyncio.run(scenario())
@@ -84,7 +94,7 @@ def test_a_record_handled_before_a_rebalance_is_not_stored_after_it() -> None:
         await commits.add(Handled("m1", 0, 1, DealState(deal_id="d1", status="open")), [ack])
         generation[0] = 2  # the partition may belong to another worker now
         ack.set_result(None)
-        await asyncio.sleep(0.01)
+        await _let_run()
         runner.cancel()
         return stored, commits.dropped, commits.state("d1", 2)
 
