@@ -172,6 +172,7 @@ class BatchWorker:
         if time.monotonic() >= self.next_tick:
             self.next_tick = time.monotonic() + self.settings.tick_seconds
             self.fire_deadlines()
+        self.handler.tally.flush()
         if self.outbox.count:
             batch.outputs += await self.outbox.send()
         if self.checkpoints.idle() or batch.handled >= MAX_OPEN:
