@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from datetime import datetime
 from typing import Any
 
@@ -37,42 +38,105 @@ def _stages(playbook: Playbook) -> frozenset[str]:
 _CHILDREN: dict[tuple[Any, ...], Any] = {}
 
 
-def _count(metric: Any, *labels: str) -> None:
-    """``metric.labels(*labels).inc()``, with the labelled child looked up once per label set
+def _child(key: tuple[Any, ...]) -> Any:
+    """``metric.labels(*labels)`` for ``key`` ``(metric, *labels)``, looked up once per label set
     (``labels`` validates and converts its arguments on every call; labels here are bounded)."""
-    key = (metric, *labels)
     child = _CHILDREN.get(key)
     if child is None:
+        metric, *labels = key
         child = _CHILDREN[key] = metric.labels(*labels)
-    child.inc()
+    return child
 
 
-def observe_outcome(outcome: Outcome, topic_role: str, playbook: Playbook, now: datetime) -> None:
+def observe_all(histogram: Any, values: list[float]) -> None:
+    """``histogram.observe(value)`` for each of ``values`` (an unlabelled histogram, no exemplars),
+    with one increment per bucket and one of the sum instead of two locked increments per value."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:  # not the client's layout this was written for: one at a time
+            histogram.observe(value)
+        return
+    counts: dict[int, int] = {}
+    for value in values:
+        index = bisect_left(bounds, value)  # the first bucket whose bound is >= value (the last is +Inf)
+        counts[index] = counts.get(index, 0) + 1
+    total.inc(sum(values))
+    for index, count in counts.items():
+        buckets[index].inc(count)
+
+
+class Tally:
+    """Counts and latencies to add to the metrics, gathered over many records and added at once
+    (:meth:`flush`): each increment of a metric takes a lock, several per record otherwise."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[Any, ...], int] = {}
+        self.latencies: dict[Any, list[float]] = {}
+
+    def count(self, metric: Any, *labels: str) -> None:
+        key = (metric, *labels)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def observe(self, histogram: Any, value: float) -> None:
+        values = self.latencies.get(histogram)
+        if values is None:
+            values = self.latencies[histogram] = []
+        values.append(value)
+
+    def flush(self) -> None:
+        """Add what was gathered to the metrics and start over."""
+        counts, latencies = self.counts, self.latencies
+        self.counts, self.latencies = {}, {}
+        for key, count in counts.items():
+            _child(key).inc(count)
+        for histogram, values in latencies.items():
+            observe_all(histogram, values)
+
+
+class _Direct(Tally):
+    """A :class:`Tally` that adds each count and latency to the metrics at once."""
+
+    def count(self, metric: Any, *labels: str) -> None:
+        _child((metric, *labels)).inc()
+
+    def observe(self, histogram: Any, value: float) -> None:
+        histogram.observe(value)
+
+
+DIRECT: Tally = _Direct()
+"""Counts straight into the metrics (for callers that do not flush a tally of their own)."""
+
+
+def observe_outcome(outcome: Outcome, topic_role: str, playbook: Playbook, now: datetime,
+                    tally: Tally = DIRECT) -> None:
     """Count one handled inbound record: consumed, dead-lettered, facts, gate decisions, alerts, latency."""
+    count = tally.count
     message_type = metrics.bounded(outcome.message_type, MESSAGE_TYPES) if outcome.message_type else "invalid"
-    _count(metrics.MESSAGES_CONSUMED, topic_role, message_type)
+    count(metrics.MESSAGES_CONSUMED, topic_role, message_type)
     if outcome.dead_letter is not None:
-        _count(metrics.DEAD_LETTERS, outcome.dead_letter.reason_code)
+        count(metrics.DEAD_LETTERS, outcome.dead_letter.reason_code)
     for fact in outcome.decision.facts:
-        _count(metrics.FACTS, fact.type)  # type: ignore[attr-defined]
+        count(metrics.FACTS, fact.type)  # type: ignore[attr-defined]
         if isinstance(fact, StageChangeFact):
             stages = _stages(playbook)
-            _count(metrics.GATE_DECISIONS, metrics.bounded(fact.from_stage, stages),
-                   metrics.bounded(fact.to_stage, stages), "accepted")
+            count(metrics.GATE_DECISIONS, metrics.bounded(fact.from_stage, stages),
+                  metrics.bounded(fact.to_stage, stages), "accepted")
         elif isinstance(fact, CommandRejected) and fact.command_type in ("stage.change", "deal.close",
                                                                           "deal.disqualify"):
             stages = _stages(playbook)
             current = outcome.state.stage if outcome.state is not None else None
-            _count(metrics.GATE_DECISIONS, metrics.bounded(current, stages),
-                   metrics.bounded(str(fact.requested.get("target")), stages), "refused")
-    observe_alerts(outcome.decision.alerts)
+            count(metrics.GATE_DECISIONS, metrics.bounded(current, stages),
+                  metrics.bounded(str(fact.requested.get("target")), stages), "refused")
+    observe_alerts(outcome.decision.alerts, tally)
     if outcome.occurred_at is not None:
-        metrics.PROCESSING_LATENCY.observe(max(0.0, (now - outcome.occurred_at).total_seconds()))
+        tally.observe(metrics.PROCESSING_LATENCY, max(0.0, (now - outcome.occurred_at).total_seconds()))
 
 
-def observe_alerts(alerts: list[Any]) -> None:
+def observe_alerts(alerts: list[Any], tally: Tally = DIRECT) -> None:
     for alert in alerts:
-        _count(metrics.ALERTS, metrics.bounded(alert.type, ALERT_TYPES), alert.severity, alert.status)
+        tally.count(metrics.ALERTS, metrics.bounded(alert.type, ALERT_TYPES), alert.severity, alert.status)
 
 
 class ProjectorObserver:

@@ -1,7 +1,7 @@
 """One input record or deadline tick in the batch worker: run the core with the playbook in force
 (``processors/runtime/stays.py``), queue the outputs in the round's outbox (sent at the round's
 end, acknowledged before its checkpoint; completed learned stays included), note the new state and
-the deal's next deadline, and count it in the metrics."""
+the deal's next deadline, and count it in the round's tally of metrics (added to them once per round)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from processors.core.deadlines import DeadlineIndex
 from processors.handling.records import Origin, Outcome, handle_record, handle_tick
 from processors.handling.serde import to_bytes
 from processors.observability import metrics
-from processors.observability.instrument import observe_alerts, observe_outcome
+from processors.observability.instrument import Tally, observe_alerts, observe_outcome
 from processors.runtime.checkpoint import Batch
 from processors.runtime.outbox import Outbox
 from processors.runtime.state_store import StateStore
@@ -42,6 +42,8 @@ class RecordHandler:
         self.index = index
         self.shared = shared
         self.outbox = outbox
+        self.tally = Tally()
+        """The metrics of the records handled since the worker last added them (once per round)."""
 
     def record(self, record: Any, batch: Batch) -> None:
         """Handle one consumed input record (an aiokafka ``ConsumerRecord``)."""
@@ -54,9 +56,9 @@ class RecordHandler:
             log.warning("dead-lettered %s/%s@%s: %s", origin.topic, origin.partition, origin.offset,
                         outcome.dead_letter.reason, extra={"topic": origin.topic, "offset": origin.offset})
         self._publish(outcome, record.key)
-        observe_outcome(outcome, kind, playbook, now)
+        observe_outcome(outcome, kind, playbook, now, self.tally)
         if record.timestamp:
-            metrics.HANDLING_LATENCY.observe(max(0.0, time.time() - record.timestamp / 1000))
+            self.tally.observe(metrics.HANDLING_LATENCY, max(0.0, time.time() - record.timestamp / 1000))
         self._keep(outcome, record.partition, playbook)
         batch.read(record.topic, record.partition, record.offset)
         batch.handled += 1
@@ -69,7 +71,7 @@ class RecordHandler:
         playbook = self.shared.playbook_for(now)
         outcome = handle_tick(tick, self.store.load, playbook, now)
         self._publish(outcome, deal_id.encode())
-        observe_alerts(outcome.decision.alerts)
+        observe_alerts(outcome.decision.alerts, self.tally)
         self._keep(outcome, partition, playbook)
 
     def schedule(self, deal_id: str) -> None:

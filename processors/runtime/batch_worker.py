@@ -49,6 +49,12 @@ MAX_RECORDS = 5_000
 """Records fetched per round at most."""
 MAX_OPEN = 20_000
 """Records a batch takes at most while the previous checkpoint is in flight (then it waits for it)."""
+BACKLOG_ROUND = 500
+"""A round that handles this many records or more is working off a backlog."""
+BACKLOG_BATCH = 10_000
+"""Records a batch takes under a backlog before it is sealed (about 2 s of handling): each
+checkpoint writes every deal it touched once, so a backlog worked off in larger batches writes
+fewer states (a deal's records come in runs). The outputs go out every round all the same."""
 FETCH_MAX_WAIT_MS = 10
 """How long the broker holds a fetch of partitions without new records (aiokafka's default: 500).
 A record the merge holds waits for such a fetch of the other topic's partition (``at_end``), so
@@ -143,8 +149,10 @@ class BatchWorker:
 
     async def round(self, fetched: dict[TopicPartition, list[Any]]) -> None:
         """Handle what ``fetched`` and the merge release, and the due deadlines, into the open batch;
-        send its outputs; seal it for a checkpoint when none is in flight (or it has grown large)."""
+        send its outputs; seal it for a checkpoint when none is in flight (under a backlog once it
+        holds ``BACKLOG_BATCH`` records), or when it has grown large."""
         batch = self.batch
+        handled = batch.handled
         await self.shared.ready()  # the stays published meanwhile; on a new day, every stay before it
         for tp, records in fetched.items():
             expected = self.next_offset.get(tp)
@@ -172,9 +180,11 @@ class BatchWorker:
         if time.monotonic() >= self.next_tick:
             self.next_tick = time.monotonic() + self.settings.tick_seconds
             self.fire_deadlines()
+        self.handler.tally.flush()
         if self.outbox.count:
             batch.outputs += await self.outbox.send()
-        if self.checkpoints.idle() or batch.handled >= MAX_OPEN:
+        backlog = batch.handled - handled >= BACKLOG_ROUND and batch.handled < BACKLOG_BATCH
+        if (self.checkpoints.idle() and not backlog) or batch.handled >= MAX_OPEN:
             await self.seal()
 
     async def seal(self) -> None:
