@@ -167,25 +167,22 @@ class Backtest:
         return outputs
 
 
-YOUNG_COLLECTION_THRESHOLD = 20_000
-"""Allocations between two collections of the youngest generation during a replay (Python: 700)."""
-
-
 @contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Collect garbage less often while replaying.
+def without_cycle_collection() -> Iterator[None]:
+    """Leave the garbage of a replay to reference counting: the cycle collector is off meanwhile.
 
-    A replay allocates a great many short-lived objects next to a large, long-lived input
-    (read first: while it is read, every object survives); with the default threshold the
-    collector keeps walking the survivors (about a tenth of the replay's time). Nothing here
-    builds reference cycles that need collecting promptly.
+    A replay builds no reference cycles: on the 322,168-message file of the README's figures its
+    peak memory is the same with the collector off (628 MB either way). Yet the collector kept
+    walking a large, long-lived heap (the input, read whole, and every deal's state), even with
+    young collections only every 20,000 allocations: about a fifth of the replay's CPU time.
     """
-    before = gc.get_threshold()
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *before[1:])
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        if enabled:
+            gc.enable()
 
 
 def run_backtest(
@@ -201,7 +198,7 @@ def run_backtest(
 
     ``sink``, when given, also receives every output as ("fact" | "alert", wire payload).
     """
-    with fewer_collections():
+    with without_cycle_collection():
         messages, invalid = read_messages(lines, errors)
         backtest = Backtest(playbook=playbook)
         backtest.summary.invalid = invalid
