@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import subprocess
@@ -94,3 +95,20 @@ def test_as_of_fires_the_deadlines_after_the_last_message_and_never_moves_back()
                  errors=io.StringIO())
     assert [(a["type"], a["severity"]) for a in load_json_lines(later.getvalue())] == [
         ("deal.inactive", "warning"), ("deal.stalled", "warning"), ("deal.stalled", "critical")]
+
+
+def test_the_cycle_collector_is_off_only_while_a_replay_runs() -> None:
+    seen: list[bool] = []
+
+    def sink(kind: str, payload: dict[str, object]) -> None:
+        seen.append(gc.isenabled())
+
+    gc.enable()
+    run_backtest(_lines(), default_playbook(), io.BytesIO(), None, errors=io.StringIO(), sink=sink)
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        _run(_lines())
+        assert not gc.isenabled()  # a caller's own choice is left as it was
+    finally:
+        gc.enable()
