@@ -68,8 +68,6 @@ PRODUCER_REQUEST_TIMEOUT_MS = 180_000
 """How long a produced batch may wait for the broker (aiokafka's default: 40 s). A broker restart
 takes 40 s or more on a small machine (the JVM starts, the partitions elect leaders); the worker
 waits it out, and only a longer outage stops it (crash-only: its successor resumes from the changelog)."""
-FETCHER_TURNS = 3
-"""Event-loop turns a round yields after a fetch (see ``_let_fetcher_run``)."""
 YOUNG_COLLECTION_THRESHOLD = 20_000
 """Allocations between young collections: handling allocates many short-lived objects next to a
 large, long-lived state; the default (700) has the collector walk the survivors over and over."""
@@ -139,8 +137,6 @@ class BatchWorker:
             self.checkpoints.check()
             timeout = HELD_POLL_TIMEOUT_MS if self.merge.held() else POLL_TIMEOUT_MS
             fetched = await self.consumer.getmany(timeout_ms=timeout, max_records=MAX_RECORDS)
-            if fetched:
-                await _let_fetcher_run()
             async with self.lock:
                 await self.round(fetched)
         async with self.lock:
@@ -290,15 +286,6 @@ class BatchWorker:
         metrics.DEADLINE_INDEX.set(len(self.index))
         if not self.unindexed:
             log.info("deadline index rebuilt: %d deals with a deadline", len(self.index))
-
-
-async def _let_fetcher_run() -> None:
-    """Give aiokafka's fetcher the few event-loop turns it takes to send the next fetch (its
-    routine wakes, starts the request's task, the task writes it), so that fetch is answered
-    while the round is handled: a held record waits for one such fetch (``at_end``), which
-    otherwise went out only when the round was over."""
-    for _ in range(FETCHER_TURNS):
-        await asyncio.sleep(0)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
