@@ -88,6 +88,8 @@ class BatchWorker:
         self.lock = asyncio.Lock()
         self.assigned: set[TopicPartition] = set()
         self.next_offset: dict[TopicPartition, int] = {}
+        self.received_at: dict[int, int] = {}
+        """Per partition number, the poll time (ms) of the fetch that brought its latest records."""
         self.paused: set[tuple[str, int]] = set()
         self.stopping = asyncio.Event()
         self.batch = Batch()
@@ -160,16 +162,17 @@ class BatchWorker:
             records = [record for record in records if record.offset >= expected]
             if not records:
                 continue
-            polled = self.consumer.last_poll_timestamp(tp) or 0  # the fetch that brought them
             for record in records:
-                self.merge.add(tp.partition, tp.topic, record.offset, (record.timestamp or 0) / 1000, record, polled)
+                self.merge.add(tp.partition, tp.topic, record.offset, (record.timestamp or 0) / 1000, record)
             self.next_offset[tp] = records[-1].offset + 1
+            polled = self.consumer.last_poll_timestamp(tp) or 0
+            self.received_at[tp.partition] = max(self.received_at.get(tp.partition, 0), polled)
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels("worker", tp.topic, str(tp.partition)).set(
                     max(0, highwater - records[-1].offset - 1))
         for partition in self.merge.partitions_waiting():
-            for record in self.merge.release(partition, lambda topic, since, p=partition: self.at_end(topic, p, since)):
+            for record in self.merge.release(partition, lambda topic, p=partition: self.at_end(topic, p)):
                 self.handler.record(record, batch)
         self.pace_fetching()
         self.index_some()
@@ -203,21 +206,19 @@ class BatchWorker:
         metrics.DEADLINE_INDEX.set(len(self.index))
         metrics.DEADLINE_ROUND.observe(time.monotonic() - started)
 
-    def at_end(self, topic: str, partition: int, since: float) -> bool:
-        """Whether every record of ``topic``'s ``partition`` produced before the held record that
-        goes next has been fetched; ``since`` is the poll time (ms) of the fetch that brought it.
+    def at_end(self, topic: str, partition: int) -> bool:
+        """Whether every record of ``topic``'s ``partition`` produced before the held ones has been fetched.
 
-        The partition's high-water mark must come from a fetch answered after that one: one
-        fetch response may read an idle partition just before a record produced earlier than the
-        records it returns for another partition was appended (a burst of a create command and its
-        engagement). A later fetch of the held record's own partition bringing more records does
-        not matter for it (so a steady stream does not hold it until a fetch brings none).
+        The partition's high-water mark must come from a fetch answered after the one that
+        brought the latest held records of that partition number: one fetch response may read an
+        idle partition just before a record produced earlier than the records it returns for
+        another partition was appended (a burst of a create command and its engagement).
         """
         tp = TopicPartition(topic, partition)
         highwater = self.consumer.highwater(tp)
         polled = self.consumer.last_poll_timestamp(tp)
         return (highwater is not None and self.next_offset.get(tp, 0) >= highwater
-                and polled is not None and polled > since)
+                and polled is not None and polled > self.received_at.get(partition, 0))
 
     def pace_fetching(self) -> None:
         """Stop fetching topic partitions that run ahead of the others in time (merge.pacing)."""
@@ -243,6 +244,7 @@ class BatchWorker:
         await self.seal()
         await self.checkpoints.drain()
         self.merge.clear()
+        self.received_at.clear()
         self.paused.clear()  # the partitions of the next assignment start unpaused
         self.assigned -= revoked
         for tp in revoked:

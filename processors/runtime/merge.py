@@ -34,7 +34,6 @@ class _Held(Generic[Item]):
     offset: int
     since: float
     item: Item
-    received: float
 
 
 @dataclass
@@ -48,19 +47,16 @@ class CoPartitionMerge(Generic[Item]):
     queues: dict[int, dict[str, deque[_Held[Item]]]] = field(default_factory=dict)
     forced: int = 0  # releases that could not wait for order (see the module docstring)
 
-    def add(self, partition: int, topic: str, offset: int, timestamp: float, item: Item,
-            received: float = 0.0) -> None:
-        """Hold ``item``, the record at ``offset`` of ``topic``'s ``partition``, read at ``received``
-        (the time of the fetch that brought it)."""
+    def add(self, partition: int, topic: str, offset: int, timestamp: float, item: Item) -> None:
+        """Hold ``item``, the record at ``offset`` of ``topic``'s ``partition``."""
         queues = self.queues.setdefault(partition, {t: deque() for t in self.topics})
-        queues[topic].append(_Held(timestamp, offset, self.clock(), item, received))
+        queues[topic].append(_Held(timestamp, offset, self.clock(), item))
 
-    def release(self, partition: int, at_end: Callable[[str, float], bool]) -> list[Item]:
+    def release(self, partition: int, at_end: Callable[[str], bool]) -> list[Item]:
         """The records of ``partition`` that can go now, in order.
 
-        ``at_end(topic, received)`` tells whether ``topic``'s ``partition`` has been read to its
-        end by a fetch after ``received``, the time the record to go next was read (so an empty
-        queue there cannot be hiding a record produced before that one).
+        ``at_end(topic)`` tells whether ``topic``'s ``partition`` has been read to its end (so an
+        empty queue there cannot be hiding an earlier record).
         """
         queues = self.queues.get(partition)
         if not queues:
@@ -71,16 +67,14 @@ class CoPartitionMerge(Generic[Item]):
                      for index, (topic, queue) in enumerate(queues.items()) if queue]
             if not heads:
                 break
-            _, _, _, topic = min(heads)
-            received = queues[topic][0].received
-            if not self._may_go(queues, at_end, received):
+            if not self._may_go(queues, at_end):
                 break
+            _, _, _, topic = min(heads)
             released.append(queues[topic].popleft().item)
         return released
 
-    def _may_go(self, queues: dict[str, deque[_Held[Item]]], at_end: Callable[[str, float], bool],
-                received: float) -> bool:
-        if all(queue or at_end(topic, received) for topic, queue in queues.items()):
+    def _may_go(self, queues: dict[str, deque[_Held[Item]]], at_end: Callable[[str], bool]) -> bool:
+        if all(queue or at_end(topic) for topic, queue in queues.items()):
             return True
         held = [queue[0].since for queue in queues.values() if queue]
         overfull = sum(len(queue) for queue in queues.values()) > self.max_held

@@ -272,7 +272,7 @@ def create_app(settings: Settings, loglevel: str = "info") -> faust.App:
         """Handle the held records of ``partition`` that may go now (see processors/runtime/merge.py)."""
         async with handling:
             forced = merge.forced
-            ready_now = merge.release(partition, lambda topic, _received: at_end(topic, partition))
+            ready_now = merge.release(partition, lambda topic: at_end(topic, partition))
             await pace_fetching()
             if merge.forced > forced:
                 log.warning("partition %d: released held input without waiting for every topic's end "

@@ -23,24 +23,24 @@ def test_a_backlog_is_released_in_timestamp_order_whatever_the_arrival_order() -
             topic = rng.choice([t for t in TOPICS if remaining[t]])
             record = remaining[topic].pop(0)  # each partition still arrives in its own order
             merge.add(0, topic, record[1], record[2], record)
-            out += merge.release(0, lambda t, _received, left=remaining: not left[t])
+            out += merge.release(0, lambda t, left=remaining: not left[t])
         assert out == expected
 
 
 def test_nothing_is_held_back_by_topics_read_to_their_end() -> None:
     merge: CoPartitionMerge[str] = CoPartitionMerge(TOPICS)
     merge.add(3, "commands", 10, 100.0, "a")
-    assert merge.release(3, lambda t, _received: t != "commands") == ["a"]
+    assert merge.release(3, lambda t: t != "commands") == ["a"]
 
 
 def test_a_record_waits_for_a_topic_not_yet_read_and_then_goes_after_max_wait() -> None:
     now = [0.0]
     merge: CoPartitionMerge[str] = CoPartitionMerge(TOPICS, max_wait=2.0, clock=lambda: now[0])
     merge.add(1, "engagement", 0, 100.0, "a")
-    assert merge.release(1, lambda t, _received: t == "ticks") == []
+    assert merge.release(1, lambda t: t == "ticks") == []
     assert merge.partitions_waiting() == [1]
     now[0] = 2.5
-    assert merge.release(1, lambda t, _received: t == "ticks") == ["a"]
+    assert merge.release(1, lambda t: t == "ticks") == ["a"]
     assert merge.held() == 0
 
 
@@ -48,7 +48,7 @@ def test_partitions_are_independent_and_clear_drops_what_is_held() -> None:
     merge: CoPartitionMerge[str] = CoPartitionMerge(TOPICS)
     merge.add(0, "engagement", 0, 5.0, "p0")
     merge.add(1, "engagement", 0, 1.0, "p1")
-    assert merge.release(1, lambda t, _received: t != "engagement" or False) == ["p1"]
+    assert merge.release(1, lambda t: t != "engagement" or False) == ["p1"]
     assert merge.held() == 1
     merge.clear()
     assert merge.held() == 0 and merge.partitions_waiting() == []
@@ -58,7 +58,7 @@ def test_awaited_names_the_topics_that_held_records_wait_on() -> None:
     merge: CoPartitionMerge[str] = CoPartitionMerge(TOPICS)
     merge.add(1, "engagement", 0, 100.0, "a")
     merge.add(2, "commands", 0, 100.0, "b")
-    merge.release(2, lambda t, _received: True)  # partition 2 holds nothing any more
+    merge.release(2, lambda t: True)  # partition 2 holds nothing any more
     assert merge.awaited(lambda topic, partition: topic == "ticks") == [("commands", 1)]
 
 
@@ -67,27 +67,8 @@ def test_a_topic_running_ahead_is_paused_until_its_held_records_go() -> None:
     for offset in range(5):  # commands cover more time per fetch than engagement
         merge.add(2, "commands", offset, float(offset), offset)
     merge.add(2, "engagement", 0, 0.5, 100)
-    merge.release(2, lambda t, _received: t == "ticks")
+    merge.release(2, lambda t: t == "ticks")
     assert merge.pacing(set(), pause_at=3, resume_at=1) == ({("commands", 2)}, set())
     merge.add(2, "engagement", 1, 3.5, 101)  # engagement catches up: commands 1..3 go
-    merge.release(2, lambda t, _received: t == "ticks")
+    merge.release(2, lambda t: t == "ticks")
     assert merge.pacing({("commands", 2)}, pause_at=3, resume_at=1) == (set(), {("commands", 2)})
-
-
-def test_a_record_waits_only_for_a_fetch_of_the_other_topic_after_its_own() -> None:
-    """Each record is judged by the fetch that brought it: records of its own topic fetched later
-    do not hold it back (a steady stream), while those records wait for a later fetch still."""
-    merge: CoPartitionMerge[str] = CoPartitionMerge(TOPICS)
-    merge.add(0, "commands", 0, 1.0, "a", received=10.0)
-    merge.add(0, "commands", 1, 2.0, "b", received=20.0)
-    engagement_fetched_at = 15.0  # after the fetch that brought "a", before the one that brought "b"
-    asked: list[tuple[str, float]] = []
-
-    def at_end(topic: str, received: float) -> bool:
-        asked.append((topic, received))
-        return topic == "ticks" or engagement_fetched_at > received
-
-    assert merge.release(0, at_end) == ["a"]
-    assert ("engagement", 10.0) in asked and ("engagement", 20.0) in asked
-    engagement_fetched_at = 21.0
-    assert merge.release(0, at_end) == ["b"]
