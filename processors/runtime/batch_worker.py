@@ -3,10 +3,11 @@
 Each round fetches many records (``getmany``), holds them in the cross-topic merge
 (``processors/runtime/merge.py``), handles what the merge releases deal by deal in order
 (``processors/runtime/batch_handling.py``), handles the deadlines due on the wall clock every
-``DEALFLOW_TICK_SECONDS``, and ends with one checkpoint (``processors/runtime/checkpoint.py``):
-outputs acknowledged, then each touched deal's newest state and the input offsets in the
-changelog, acknowledged, then the group commit. A round's checkpoint runs while the next round is
-handled (one at a time, in order). The rebalance listener waits for the round and the checkpoint
+``DEALFLOW_TICK_SECONDS``, and sends its outputs. The rounds handled since the last checkpoint
+make a batch, sealed for a checkpoint (``processors/runtime/checkpoint.py``) at most every
+``CHECKPOINT_INTERVAL``: outputs acknowledged, then each touched deal's newest state and the input
+offsets in the changelog, acknowledged, then the group commit. A checkpoint runs while the next
+rounds are handled (one at a time, in order). The rebalance listener waits for the round and the checkpoint
 in progress, so a partition changes hands only once everything handled is durable.
 
 On assignment the worker restores the state of its partitions from the changelog
@@ -59,6 +60,11 @@ FETCH_MAX_WAIT_MS = 10
 """How long the broker holds a fetch of partitions without new records (aiokafka's default: 500).
 A record the merge holds waits for such a fetch of the other topic's partition (``at_end``), so
 this bounds that wait; an idle worker fetches about 100 times a second."""
+CHECKPOINT_INTERVAL = 0.05
+"""The least time in seconds between the starts of two checkpoints: a trickle of input would
+otherwise take one per round (a changelog write and a group commit every few milliseconds).
+Outputs do not wait for checkpoints (they go every round), so this delays only the durability of
+states and offsets, by this much at most."""
 POLL_TIMEOUT_MS = 100
 """How long a round waits for new records when the merge holds none."""
 HELD_POLL_TIMEOUT_MS = 5
@@ -95,6 +101,7 @@ class BatchWorker:
         self.batch = Batch()
         self.unindexed: list[str] = []
         self.next_tick = 0.0
+        self.next_checkpoint = 0.0
         self.shared = SharedBenchmarks(settings.topics.stays, load_playbook(settings.playbook), self.client)
         self.consumer: AIOKafkaConsumer
         self.producer: AIOKafkaProducer
@@ -147,8 +154,9 @@ class BatchWorker:
 
     async def round(self, fetched: dict[TopicPartition, list[Any]]) -> None:
         """Handle what ``fetched`` and the merge release, and the due deadlines, into the open batch;
-        send its outputs; seal it for a checkpoint when none is in flight (under a backlog once it
-        holds ``BACKLOG_BATCH`` records), or when it has grown large."""
+        send its outputs; seal it for a checkpoint when none is in flight and the last one started
+        ``CHECKPOINT_INTERVAL`` ago (under a backlog once it holds ``BACKLOG_BATCH`` records), or
+        when it has grown large."""
         batch = self.batch
         handled = batch.handled
         await self.shared.ready()  # the stays published meanwhile; on a new day, every stay before it
@@ -183,7 +191,8 @@ class BatchWorker:
         if self.outbox.count:
             batch.outputs += await self.outbox.send()
         backlog = batch.handled - handled >= BACKLOG_ROUND and batch.handled < BACKLOG_BATCH
-        if (self.checkpoints.idle() and not backlog) or batch.handled >= MAX_OPEN:
+        due = time.monotonic() >= self.next_checkpoint
+        if (self.checkpoints.idle() and due and not backlog) or batch.handled >= MAX_OPEN:
             await self.seal()
 
     async def seal(self) -> None:
@@ -196,6 +205,7 @@ class BatchWorker:
             for pair, offset in batch.offsets.items():
                 self.store.offsets[pair] = offset
             await self.checkpoints.submit(batch)
+            self.next_checkpoint = time.monotonic() + CHECKPOINT_INTERVAL
 
     def fire_deadlines(self) -> None:
         """Handle the deadlines due now (their outputs and states join the round)."""
