@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, computed_field, model_validator
 
+from processors.core.seen_ids import SeenIds
 from schemas.alerts import Alert
 from schemas.base import NextStep, built_from
 
 Status = Literal["pending", "open", "won", "lost", "disqualified"]
 TERMINAL: frozenset[str] = frozenset({"won", "lost", "disqualified"})
 
-SEEN_WINDOW = 256
-"""How many of a deal's latest message ids its state keeps to recognise a message delivered
-again. Replays after a crash are recognised by the worker's stored input offsets; this window
-catches an integration sending a message twice, as long as the copy arrives within the deal's
-next ``SEEN_WINDOW`` messages. Bounded so a long-lived deal's state does not grow without end."""
-SEEN_LOG_SPARE = 64
-"""Ids a shared log of message ids takes beyond ``SEEN_WINDOW`` before a new log is started."""
 MAX_STAKEHOLDERS = 500
 """Buyer contacts a deal's state remembers to tell a new stakeholder from a known one."""
 MAX_PENDING_ENGAGEMENT = 200
@@ -38,72 +31,6 @@ _DETECTOR_FIELD_SET = frozenset(DETECTOR_FIELDS)
 ALL_DIRTY = (1 << len(DETECTOR_FIELDS)) - 1
 CACHES = frozenset({"dirty", "answers", "engagement_times", "satisfied_criteria", "none_snoozed"})
 """Fields derived from the others, kept only in memory: never stored, never compared."""
-
-
-class _IdLog:
-    """Message ids in arrival order, shared by successive states of one deal (only ever appended)."""
-
-    __slots__ = ("ids", "positions")
-
-    def __init__(self, ids: list[str]) -> None:
-        self.ids = ids
-        self.positions = {event_id: at for at, event_id in enumerate(ids)}
-        """The latest position of each id in ``ids``."""
-
-
-class SeenIds:
-    """A deal's latest ``SEEN_WINDOW`` message ids (oldest first), with a constant-time ``in``.
-
-    A value: it never changes. Successive windows of a deal share one :class:`_IdLog`, each
-    ending at its own ``end``; adding to the newest window of a log appends to the log, which
-    changes no window, and adding to any other (or to a full log) starts a new log.
-    """
-
-    __slots__ = ("_log", "_end")
-
-    def __init__(self, log: _IdLog, end: int) -> None:
-        self._log = log
-        self._end = end
-
-    @classmethod
-    def of(cls, ids: Iterable[str]) -> SeenIds:
-        kept = list(ids)[-SEEN_WINDOW:]
-        return cls(_IdLog(kept), len(kept))
-
-    def ids(self) -> list[str]:
-        return self._log.ids[max(0, self._end - SEEN_WINDOW):self._end]
-
-    def _is_newest(self) -> bool:
-        return len(self._log.ids) == self._end
-
-    def __contains__(self, event_id: object) -> bool:
-        log, end = self._log, self._end
-        if len(log.ids) != end:  # not the newest window of its log
-            return event_id in self.ids()
-        position = log.positions.get(event_id)  # type: ignore[call-overload]
-        return position is not None and position >= end - SEEN_WINDOW
-
-    def added(self, event_id: str) -> SeenIds:
-        """This window with ``event_id`` added last (the oldest id drops out of a full window)."""
-        log, end = self._log, self._end
-        if len(log.ids) == end and end < SEEN_WINDOW + SEEN_LOG_SPARE:  # the newest window, with room
-            log.ids.append(event_id)
-            log.positions[event_id] = end
-            return SeenIds(log, end + 1)
-        return SeenIds.of([*self.ids(), event_id])
-
-    def __len__(self) -> int:
-        return min(self._end, SEEN_WINDOW)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SeenIds):
-            return NotImplemented
-        return self.ids() == other.ids()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"SeenIds({self.ids()!r})"
 
 
 _ID_LIST = TypeAdapter(list[str])
@@ -168,13 +95,11 @@ class OpenAlert(BaseModel):
     identity: str
 
 
-class DealState(BaseModel):
-    """Everything the decider needs to know about one deal.
+class DealRecord(BaseModel):
+    """A deal's state as a pydantic model: its fields, validated and serialized (see :class:`DealState`).
 
     ``status`` is ``pending`` until ``deal.created``: engagement that arrives first is kept in
-    ``pending_engagement`` and counts once the deal exists. A state is changed only through
-    :meth:`updated` (``evolve`` and the alert lifecycle use it): it keeps the in-memory values
-    (:data:`CACHES`) in step, which ``model_copy(update=...)`` would not.
+    ``pending_engagement`` and counts once the deal exists.
     """
 
     deal_id: str
@@ -256,6 +181,60 @@ class DealState(BaseModel):
         """The latest ``SEEN_WINDOW`` message ids, oldest first."""
         return self.seen_ids.ids()
 
+
+if TYPE_CHECKING:
+    _Fields = DealRecord
+else:
+    _Fields = object
+
+
+class DealState(_Fields):
+    """Everything the decider needs to know about one deal: the fields of :class:`DealRecord`.
+
+    A plain object, not a pydantic model: the core reads hundreds of its attributes a message,
+    and a pydantic model answers each about four times more slowly (its ``__getattr__`` hook keeps
+    the interpreter from specialising the lookup). It is validated and serialized as its
+    :meth:`record`. (Type checkers see the record's fields as its base class.)
+
+    A state is changed only through :meth:`updated` (``evolve`` and the alert lifecycle use it):
+    it keeps the in-memory values (:data:`CACHES`) in step.
+    """
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, **values: Any) -> None:
+        """The state of these field values, validated: ``DealState(deal_id="d1", stage="proposal")``."""
+        self.__dict__ = DealRecord(**values).__dict__
+
+    @classmethod
+    def of(cls, record: DealRecord) -> DealState:
+        """The state of ``record``'s values."""
+        state = _new(cls)
+        state.__dict__ = dict(record.__dict__)
+        return state
+
+    @classmethod
+    def validated(cls, data: Any) -> DealState:
+        """The state of ``data`` (as stored: ``seen`` for the id window), validated."""
+        return cls.of(DealRecord.model_validate(data))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> DealState:
+        """The state of a :class:`DealRecord`'s JSON (``model_dump_json``)."""
+        return cls.of(DealRecord.model_validate_json(raw))
+
+    def record(self) -> DealRecord:
+        """This state as a :class:`DealRecord` (its values, not validated again)."""
+        return built_from(DealRecord, dict(self.__dict__), _EVERY_FIELD)
+
+    @property
+    def seen(self) -> list[str]:
+        """The latest ``SEEN_WINDOW`` message ids, oldest first."""
+        return self.seen_ids.ids()
+
+    def __repr__(self) -> str:
+        return f"DealState({self.deal_id!r}, status={self.status!r}, stage={self.stage!r})"
+
     @property
     def exists(self) -> bool:
         return self.status != "pending"
@@ -297,10 +276,10 @@ class DealState(BaseModel):
         return all(mine[name] == theirs[name] for name in mine if name not in CACHES)
 
     def updated(self, update: dict[str, Any]) -> DealState:
-        """A copy with ``update`` applied: ``model_copy(update=update)``, without its overhead.
+        """A copy with ``update`` applied (like pydantic's ``model_copy(update=update)``).
 
-        Like ``model_copy``, the values are trusted (not validated) and unchanged containers are
-        shared, so states must never be mutated in place. Changed detector inputs are marked in
+        The values are trusted (not validated) and unchanged containers are shared, so states must
+        never be mutated in place. Changed detector inputs are marked in
         ``dirty``; new buyer engagements without their times drop the remembered times, and new
         evidence without its ``satisfied_criteria`` has them found again.
         """
@@ -313,7 +292,9 @@ class DealState(BaseModel):
             data["satisfied_criteria"] = _satisfied(update["evidence"])
         if "open_alerts" in update and "none_snoozed" not in update:
             data["none_snoozed"] = False
-        return built_from(DealState, data, _EVERY_FIELD)  # every field has its value (none is unset)
+        state = _new(DealState)
+        state.__dict__ = data
+        return state
 
 
 def _bits_of(update: dict[str, Any]) -> int:
@@ -327,6 +308,7 @@ def _satisfied(evidence: list[EvidenceEntry]) -> frozenset[str]:
     return frozenset(entry.criterion for entry in evidence if entry.valid)
 
 
-_EVERY_FIELD: set[str] = set(DealState.model_fields)
+_EVERY_FIELD: set[str] = set(DealRecord.model_fields)
+_new = object.__new__
 _GIVEN_EVIDENCE = {"criterion", "recorded_at", "source_event_id"}
 _GIVEN_ENGAGEMENT = {"at", "contacts"}

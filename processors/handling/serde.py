@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from processors.core.state import CACHES, BuyerEngagement, DealState, EvidenceEntry
+from processors.core.state import CACHES, BuyerEngagement, DealRecord, DealState, EvidenceEntry
 from schemas.alerts import Alert
 from schemas.base import json_values, on_shared_utc
 
@@ -32,8 +32,8 @@ STORED_FIELDS = (
     "largest_meeting_attendees", "open_alerts", "episodes", "evaluated_at", "wake", "wake_known",
     "last_substantive_at", "stakeholders", "momentum_reported", "blockers", "conversations_in_stage",
 )
-"""The stored fields of :class:`DealState`, in their order in a stored state (append only)."""
-_MODEL_FIELDS = {*DealState.model_fields, *DealState.model_computed_fields} - CACHES - {"seen_ids"}  # as ``seen``
+"""The stored fields of :class:`DealRecord`, in their order in a stored state (append only)."""
+_MODEL_FIELDS = {*DealRecord.model_fields, *DealRecord.model_computed_fields} - CACHES - {"seen_ids"}  # as ``seen``
 assert set(STORED_FIELDS) == _MODEL_FIELDS, "every stored field has its place"
 
 _RECORD_FIELDS: dict[str, tuple[str, ...]] = {
@@ -59,7 +59,7 @@ def state_to_json(state: DealState) -> str:
 
 def state_to_bytes(state: DealState) -> bytes:
     """A deal's state as stored, as UTF-8 JSON (what the changelog holds)."""
-    data = json_values(state)  # JSON values, records as objects
+    data = json_values(state.record())  # JSON values, records as objects
     row: list[Any] = [STATE_FORMAT]
     for name in STORED_FIELDS:
         value = data[name]
@@ -96,9 +96,9 @@ def state_from_json(deal_id: str, raw: str | bytes | None) -> DealState:
         row = json.loads(raw)
         if row[0] != STATE_FORMAT:
             raise ValueError(f"stored state of deal {deal_id!r} has unknown format {row[0]!r}")
-        state = DealState.model_validate(_unpacked(row))
+        state = DealState.validated(_unpacked(row))
     else:
-        state = DealState.model_validate_json(raw)
+        state = DealState.from_json(raw)
     return state.updated({name: _with_utc(value) for name, value in state.__dict__.items()
                           if isinstance(value, (datetime, list, dict)) and name not in CACHES})
 

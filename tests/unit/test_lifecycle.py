@@ -187,7 +187,7 @@ def test_every_stage_change_carries_from_to_and_days() -> None:
 
 def test_a_deal_state_stays_bounded_however_many_messages_it_sees() -> None:
     """Only the latest SEEN_WINDOW message ids are kept; a closed deal drops its detector history."""
-    from processors.core.state import SEEN_WINDOW
+    from processors.core.seen_ids import SEEN_WINDOW
 
     deal = deal_in("proposal")
     for n in range(SEEN_WINDOW + 50):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.core.state import SEEN_LOG_SPARE, SEEN_WINDOW, SeenIds
+from processors.core.seen_ids import SEEN_LOG_SPARE, SEEN_WINDOW, SeenIds
 
 
 def _filled(ids: list[str]) -> SeenIds:

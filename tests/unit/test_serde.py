@@ -54,7 +54,7 @@ def test_to_bytes_is_the_models_json_in_utf8(deal_id: str, note: str) -> None:
 
 def test_a_state_stored_as_a_json_object_by_earlier_versions_loads_equal() -> None:
     state = _stored_deal().state
-    old_format = state.model_dump_json()  # format 1: one JSON object with every field by name
+    old_format = state.record().model_dump_json()  # format 1: one JSON object with every field by name
     loaded = state_from_json("d1", old_format)
     assert loaded == state
     assert state_to_json(loaded) == state_to_json(state)
