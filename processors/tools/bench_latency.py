@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 import uuid
@@ -22,13 +21,6 @@ PRODUCER_LINGER_MS = 5
 """How long the bench's producer gathers messages into one request. The time a message waits
 there counts in its latency (it is noted as sent before); with no wait, kafka-python sent each
 message in a request of its own, and the bench took more of the shared cores than the worker."""
-
-SWITCH_INTERVAL = 0.0005
-"""The interpreter's thread switch interval during a latency run (Python's default: 5 ms). The
-watchers share the bench's one interpreter lock with the producing loop and the Kafka clients'
-I/O threads; at the default, a watcher holding an arrived alert waited up to 5 ms per thread
-ahead of it before noting the arrival, and that wait counted as the worker's latency (p99 about
-10 ms higher at 1,000 msg/s)."""
 
 
 def percentiles(values: list[float], expected: int | None = None, waited: float = LATENCY_WAIT) -> str:
@@ -54,16 +46,6 @@ def latency(settings: Settings, rate: float, seconds: float) -> tuple[list[float
     two watcher threads note when each alert arrives on the alert topic and when its row is in
     PostgreSQL, so the bench's own collecting never delays a message it measures.
     """
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    try:
-        return _measure(settings, rate, seconds)
-    finally:
-        sys.setswitchinterval(switch_interval)
-
-
-def _measure(settings: Settings, rate: float, seconds: float) -> tuple[list[float], list[float]]:
-    """The run of :func:`latency` (at the bench's switch interval)."""
     sent: dict[str, float] = {}
     alert_ids: dict[str, str] = {}
     """The id of the alert each sent message causes (ids are deterministic), filled before ``sent``."""
