@@ -191,7 +191,7 @@ else:
 class DealState(_Fields):
     """Everything the decider needs to know about one deal: the fields of :class:`DealRecord`.
 
-    A plain object, not a pydantic model: the core reads hundreds of its attributes a message,
+    A plain object, not a pydantic model: the core reads about 60 of its attributes a message,
     and a pydantic model answers each about four times more slowly (its ``__getattr__`` hook keeps
     the interpreter from specialising the lookup). It is validated and serialized as its
     :meth:`record`. (Type checkers see the record's fields as its base class.)
