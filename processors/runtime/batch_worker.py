@@ -7,8 +7,8 @@ Each round fetches many records (``getmany``), holds them in the cross-topic mer
 make a batch, sealed for a checkpoint (``processors/runtime/checkpoint.py``) at most every
 ``CHECKPOINT_INTERVAL``: outputs acknowledged, then each touched deal's newest state and the input
 offsets in the changelog, acknowledged, then the group commit. A checkpoint runs while the next
-rounds are handled (one at a time, in order). The rebalance listener waits for the round and the checkpoint
-in progress, so a partition changes hands only once everything handled is durable.
+rounds are handled (one at a time, in order). The rebalance listener waits for the round and the
+checkpoint in progress, so a partition changes hands only once everything handled is durable.
 
 On assignment the worker restores the state of its partitions from the changelog
 (``processors/runtime/changelog.py``), seeks each input partition to the offset stored there
