@@ -13,6 +13,7 @@ reordering or removing one needs a new format number. States stored as JSON obje
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,11 @@ _RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "buyer_engagements": tuple(BuyerEngagement.model_fields),
 }
 _ALERT_FIELDS = tuple(Alert.model_fields)
+_RECORD_GETTERS = {name: itemgetter(*fields) for name, fields in _RECORD_FIELDS.items()}
+"""Each record's field values in their order, as a tuple (a JSON array)."""
+_alert_fields = itemgetter(*_ALERT_FIELDS)
+_stored_values = itemgetter(*STORED_FIELDS)
+_FLOAT_FIELDS = frozenset(name for name, info in DealRecord.model_fields.items() if info.annotation is float)
 
 
 def to_bytes(model: BaseModel) -> bytes:
@@ -58,17 +64,20 @@ def state_to_json(state: DealState) -> str:
 
 
 def state_to_bytes(state: DealState) -> bytes:
-    """A deal's state as stored, as UTF-8 JSON (what the changelog holds)."""
-    data = json_values(state.record())  # JSON values, records as objects
-    row: list[Any] = [STATE_FORMAT]
-    for name in STORED_FIELDS:
-        value = data[name]
-        if name in _RECORD_FIELDS:
-            value = [[record[field] for field in _RECORD_FIELDS[name]] for record in value]
-        elif name == "open_alerts":
-            value = {key: [[entry["alert"][field] for field in _ALERT_FIELDS], entry["identity"]]
-                     for key, entry in value.items()}
-        row.append(value)
+    """A deal's state as stored, as UTF-8 JSON (what the changelog holds).
+
+    Built from the state's values directly (the serializer infers each value's JSON as the
+    record's fields would give it; ``tests/unit/test_serde.py`` holds it to ``DealRecord``'s JSON).
+    """
+    data = dict(state.__dict__)
+    data["seen"] = state.seen_ids.ids()
+    for name, fields_of in _RECORD_GETTERS.items():
+        data[name] = [fields_of(record.__dict__) for record in data[name]]
+    data["open_alerts"] = {key: (_alert_fields(entry.alert.__dict__), entry.identity)
+                           for key, entry in data["open_alerts"].items()}
+    for name in _FLOAT_FIELDS:
+        data[name] = float(data[name])  # a whole number stays a float on the wire (0.0)
+    row = (STATE_FORMAT, *_stored_values(data))
     return to_json(row)  # compact, non-ASCII as UTF-8: json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
 

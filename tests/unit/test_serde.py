@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.handling.serde import STORED_FIELDS, state_from_json, state_to_bytes, state_to_json, to_bytes
+from pydantic_core import to_json
+
+from processors.core import DealState
+from processors.handling.serde import (STATE_FORMAT, STORED_FIELDS, state_from_json, state_to_bytes, state_to_json,
+                                       to_bytes)
+from processors.playbooks.loader import default_playbook
+from processors.replay.backtest import Backtest, event_time_order, read_messages
+from processors.tools.simulate import SimulationSettings, simulate
+from schemas.base import json_values
 from schemas.alerts import Alert
 from tests.builders import Deal, create, msg, next_step
 
@@ -90,3 +100,32 @@ def test_the_stored_json_is_compact_utf8_and_loads_back_equal() -> None:
     assert len(stored) <= len(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode())
     assert state_to_json(state) == stored.decode()
     assert state_from_json("d1", stored) == state
+
+
+def _as_deal_record_json(state: DealState) -> bytes:
+    """The stored row built the slow, obvious way: ``DealRecord``'s JSON values, records as arrays."""
+    data = json_values(state.record())
+    row: list[Any] = [STATE_FORMAT]
+    for name in STORED_FIELDS:
+        value = data[name]
+        if name in ("evidence", "buyer_engagements"):
+            value = [list(record.values()) for record in value]
+        elif name == "open_alerts":
+            value = {key: [list(entry["alert"].values()), entry["identity"]] for key, entry in value.items()}
+        row.append(value)
+    return to_json(row)
+
+
+def test_every_state_of_a_replay_stores_as_its_records_json() -> None:
+    """``state_to_bytes`` reads the state's values directly; the record's serializer is the reference."""
+    end = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    lines = [json.dumps(m) for m in simulate(SimulationSettings(deals=40, days=60, seed=5, end=end), default_playbook(), end)]
+    messages, _ = read_messages(lines, io.StringIO())
+    replay = Backtest(default_playbook())
+    stored = []
+    for message in event_time_order(messages):
+        replay.feed(message)
+        stored.append(replay.states[message.deal_id])
+    assert any(s.open_alerts for s in stored) and any(s.longest_meeting_minutes == int(s.longest_meeting_minutes)
+                                                      for s in stored)
+    assert all(state_to_bytes(state) == _as_deal_record_json(state) for state in stored)
