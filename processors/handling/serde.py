@@ -13,8 +13,8 @@ reordering or removing one needs a new format number. States stored as JSON obje
 from __future__ import annotations
 
 import json
-from operator import itemgetter
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,7 +22,7 @@ from pydantic_core import to_json
 
 from processors.core.state import CACHES, BuyerEngagement, DealRecord, DealState, EvidenceEntry
 from schemas.alerts import Alert
-from schemas.base import json_values, on_shared_utc
+from schemas.base import on_shared_utc
 
 STATE_FORMAT = 2
 STORED_FIELDS = (

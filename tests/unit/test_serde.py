@@ -9,17 +9,22 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pydantic_core import to_json
 
 from processors.core import DealState
-from processors.handling.serde import (STATE_FORMAT, STORED_FIELDS, state_from_json, state_to_bytes, state_to_json,
-                                       to_bytes)
+from processors.handling.serde import (
+    STATE_FORMAT,
+    STORED_FIELDS,
+    state_from_json,
+    state_to_bytes,
+    state_to_json,
+    to_bytes,
+)
 from processors.playbooks.loader import default_playbook
 from processors.replay.backtest import Backtest, event_time_order, read_messages
 from processors.tools.simulate import SimulationSettings, simulate
-from schemas.base import json_values
 from schemas.alerts import Alert
+from schemas.base import json_values
 from tests.builders import Deal, create, msg, next_step
 
 
@@ -119,7 +124,8 @@ def _as_deal_record_json(state: DealState) -> bytes:
 def test_every_state_of_a_replay_stores_as_its_records_json() -> None:
     """``state_to_bytes`` reads the state's values directly; the record's serializer is the reference."""
     end = datetime(2026, 12, 1, tzinfo=timezone.utc)
-    lines = [json.dumps(m) for m in simulate(SimulationSettings(deals=40, days=60, seed=5, end=end), default_playbook(), end)]
+    settings = SimulationSettings(deals=40, days=60, seed=5, end=end)
+    lines = [json.dumps(m) for m in simulate(settings, default_playbook(), end)]
     messages, _ = read_messages(lines, io.StringIO())
     replay = Backtest(default_playbook())
     stored = []
