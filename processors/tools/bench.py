@@ -35,7 +35,7 @@ from processors.config import Settings
 from processors.kafka.topics import ensure_contract_topics
 from processors.playbooks.loader import load_playbook
 from processors.stack.databases import drop_database
-from processors.tools.bench_kafka import baseline_rate, bench_settings, produce_lines
+from processors.tools.bench_kafka import baseline_rate, bench_settings, delete_run_topics, produce_lines
 from processors.tools.bench_latency import latency, percentiles
 from processors.tools.bench_projector import backtest_outputs, projector_rate
 from processors.tools.bench_recovery import recovery_time
@@ -172,3 +172,4 @@ def deployment(base: Settings, settings: Settings, lines: list[str]) -> Iterator
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(30)
         drop_database(base.database_url, settings.database_url.rpartition("/")[2])
+        delete_run_topics(settings)

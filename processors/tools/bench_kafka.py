@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import uuid
 from dataclasses import replace
@@ -96,3 +97,19 @@ def committed_offsets(admin: KafkaAdminClient, group: str, topics: list[str]) ->
     offsets = result.get(group, result) if isinstance(result, dict) else {}
     return sum(getattr(meta, "offset", meta) for tp, meta in offsets.items()
                if getattr(tp, "topic", None) in topics and getattr(meta, "offset", meta) > 0)
+
+
+def delete_run_topics(settings: Settings) -> None:
+    """Delete the topics of this run (its contract topics and its changelogs), so that runs do not
+    pile up on the broker; a failure to delete is only reported."""
+    prefixes = (settings.topics.events.partition(".")[0] + ".", settings.app_id + "-")
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            mine = [topic for topic in admin.list_topics() if topic.startswith(prefixes)]
+            if mine:
+                admin.delete_topics(mine)
+        finally:
+            admin.close()
+    except KafkaError as exc:
+        print(f"  (the run's topics {prefixes[0]}* were not deleted: {exc})", file=sys.stderr)

@@ -23,6 +23,7 @@ from processors.playbooks.loader import load_playbook
 from processors.runtime.changelog import CHANGELOG_CONFIGS, Changelog, changelog_topic
 from processors.runtime.outbox import Outbox
 from processors.runtime.state_store import StateStore, offset_key
+from processors.tools.bench_kafka import delete_run_topics
 from processors.tools.bench_state import template_deal
 
 
@@ -64,7 +65,10 @@ def recovery_time(settings: Settings, deals: int) -> str:
               **KafkaSecurity.from_settings(settings.kafka_security).client_options()}
     topic = changelog_topic(f"{settings.app_id}-recovery")
     ensure_topics(settings.kafka_bootstrap, [topic], settings.partitions, None, None, CHANGELOG_CONFIGS)
-    asyncio.run(_write(settings, client, topic, deals))
-    restored, read, total = asyncio.run(_restore(settings, client, topic))
+    try:
+        asyncio.run(_write(settings, client, topic, deals))
+        restored, read, total = asyncio.run(_restore(settings, client, topic))
+    finally:
+        delete_run_topics(settings)
     return (f"{restored:,} deals: processing after {read:.1f} s (the changelog read); deadline index "
             f"complete {total - read:.1f} s later, built between rounds")
