@@ -12,13 +12,12 @@ reordering or removing one needs a new format number. States stored as JSON obje
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from processors.core.state import CACHES, BuyerEngagement, DealRecord, DealState, EvidenceEntry
 from schemas.alerts import Alert
@@ -102,7 +101,7 @@ def state_from_json(deal_id: str, raw: str | bytes | None) -> DealState:
     if not raw:
         return DealState(deal_id=deal_id)
     if raw[:1] in ("[", b"["):
-        row = json.loads(raw)
+        row = from_json(raw)
         if row[0] != STATE_FORMAT:
             raise ValueError(f"stored state of deal {deal_id!r} has unknown format {row[0]!r}")
         state = DealState.validated(_unpacked(row))
